@@ -1,0 +1,1 @@
+"""The AI node: a DICOM peer that grades diabetic retinopathy in RQ jobs and reports back."""

@@ -1,0 +1,40 @@
+"""``python -m pacs_scp``: run the archive until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from imaging_common.exceptions import ConfigError
+from imaging_common.logs import configure_logging, get_logger
+from imaging_common.settings import load_settings
+from pacs_scp.server import start_server
+
+log = get_logger("pacs_scp")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the archive; returns the process exit status."""
+    try:
+        settings = load_settings(
+            "pacs", argv, description="Fovea PACS: DICOM archive (C-STORE, C-FIND, "
+            "C-MOVE, C-GET, storage commitment)",
+        )
+    except ConfigError as exc:
+        print(f"pacs_scp: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_format)
+    server = start_server(settings)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+    log.info("stopping")
+    server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

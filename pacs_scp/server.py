@@ -1,0 +1,99 @@
+"""The archive's application entity: contexts, the handler table, start and stop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pynetdicom import AE, evt
+from pynetdicom.transport import ThreadedAssociationServer
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
+
+from imaging_common.dimse import NODELAY_HANDLERS, make_ae
+from imaging_common.logs import get_logger
+from imaging_common.settings import Settings
+from imaging_common.sop_classes import (
+    QR_FIND_MODELS,
+    QR_GET_MODELS,
+    QR_MOVE_MODELS,
+    STORAGE_COMMITMENT_PUSH,
+    STORAGE_SOP_CLASSES,
+    STORAGE_TRANSFER_SYNTAXES,
+    VERIFICATION,
+)
+from pacs_scp import handlers
+from pacs_scp.archive import Archive
+from pacs_scp.handlers import PacsContext
+from pacs_scp.models import Base, sqlite_pragmas
+from pacs_scp.storage import reconcile
+
+__all__ = ["build_ae", "build_context", "start_server"]
+
+log = get_logger(__name__)
+
+
+def build_context(settings: Settings) -> PacsContext:
+    """Open the index and the archive folder, creating them if needed."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.database_url, pool_size=settings.max_associations + 4,
+                           max_overflow=8, pool_pre_ping=True)
+    sqlite_pragmas(engine)
+    Base.metadata.create_all(engine)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    archive = Archive(Path(settings.data_dir) / "archive", fsync=settings.fsync)
+    return PacsContext(settings=settings, sessions=sessions, archive=archive)
+
+
+def build_ae(settings: Settings) -> AE:
+    """Return the archive's AE with every context it accepts and its peers."""
+    ae = make_ae(settings)
+    ae.add_supported_context(VERIFICATION)
+    for abstract in STORAGE_SOP_CLASSES:
+        # scp_role lets a C-GET requester take the SCP role for the C-STORE
+        # sub-operations (PS3.7 D.3.3.4); plain C-STORE is unaffected.
+        ae.add_supported_context(abstract, list(STORAGE_TRANSFER_SYNTAXES),
+                                 scu_role=False, scp_role=True)
+    for abstract in (*QR_FIND_MODELS, *QR_MOVE_MODELS, *QR_GET_MODELS):
+        ae.add_supported_context(abstract)
+    ae.add_supported_context(STORAGE_COMMITMENT_PUSH)
+    ae.require_calling_aet = sorted(settings.node.accepts)
+    ae.require_called_aet = True
+    return ae
+
+
+def _log_rejected(event: evt.Event) -> None:
+    log.warning("association rejected", peer=str(event.assoc.requestor.ae_title),
+                address=event.assoc.requestor.address)
+
+
+def handler_table(ctx: PacsContext) -> list[tuple[Any, ...]]:
+    """Every event the archive answers, and the function that answers it."""
+    return [
+        *NODELAY_HANDLERS,
+        (evt.EVT_REJECTED, _log_rejected),
+        (evt.EVT_C_ECHO, handlers.handle_echo, [ctx]),
+        (evt.EVT_C_STORE, handlers.handle_store, [ctx]),
+        (evt.EVT_C_FIND, handlers.handle_find, [ctx]),
+        (evt.EVT_C_MOVE, handlers.handle_move, [ctx]),
+        (evt.EVT_C_GET, handlers.handle_get, [ctx]),
+        (evt.EVT_N_ACTION, handlers.handle_n_action, [ctx]),
+    ]
+
+
+def start_server(settings: Settings) -> ThreadedAssociationServer:
+    """Reconcile the archive, then start serving in background threads.
+
+    The returned server's ``server_address`` holds the real port (useful with
+    port 0); ``shutdown()`` stops it.
+    """
+    ctx = build_context(settings)
+    reconcile(ctx.sessions, ctx.archive)
+    ae = build_ae(settings)
+    port = settings.node.port if settings.node.port is not None else 0
+    server = ae.start_server(
+        (settings.bind_address, port), block=False, evt_handlers=handler_table(ctx)
+    )
+    log.info("listening", ae_title=settings.ae_title, host=settings.bind_address,
+             port=server.server_address[1], data_dir=str(settings.data_dir))
+    return server

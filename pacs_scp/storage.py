@@ -1,0 +1,158 @@
+"""Storing received instances: file first, index second, success last.
+
+Re-sent SOP Instance UID policy (documented in the README): the newest copy
+wins. Identical content is acknowledged without writing anything; different
+content is written beside the old file, the index row is switched to it in one
+transaction, and the old file is removed after the commit. At no moment does
+the index name a file that is absent or incomplete.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from io import BytesIO
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from imaging_common.exceptions import DicomInputError
+from imaging_common.logs import get_logger
+from pacs_scp.archive import Archive, checksum_of
+from pacs_scp.index import (
+    find_instance,
+    indexed_paths,
+    is_indexed_path,
+    record_from_dataset,
+    upsert_instance,
+)
+
+__all__ = ["DatasetMismatchError", "Outcome", "StoreResult", "reconcile", "store_instance"]
+
+log = get_logger(__name__)
+
+#: Attempts for a transaction that lost a race with another association.
+TRANSACTION_ATTEMPTS = 5
+
+
+class DatasetMismatchError(DicomInputError):
+    """The dataset's SOP Class or Instance UID differs from the C-STORE request's."""
+
+
+class Outcome:
+    """What storing did: a new instance, a replaced one, or an identical copy."""
+
+    STORED = "stored"
+    REPLACED = "replaced"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    sop_instance_uid: str
+    outcome: str
+    checksum: str
+
+
+def parse_header(encoded: bytes) -> Dataset:
+    """Read a Part 10 byte string without its pixel data.
+
+    Raises:
+        DicomInputError: the bytes are not a readable DICOM dataset.
+    """
+    try:
+        return dcmread(BytesIO(encoded), stop_before_pixels=True)
+    except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError,
+            IndexError, OverflowError) as exc:
+        raise DicomInputError(f"the dataset cannot be decoded: {exc}") from None
+
+
+def store_instance(
+    sessions: sessionmaker[Session],
+    archive: Archive,
+    encoded: bytes,
+    transfer_syntax_uid: str,
+    calling_ae_title: str,
+    expected_sop_class_uid: str | None = None,
+    expected_sop_instance_uid: str | None = None,
+) -> StoreResult:
+    """Store one Part 10 encoded instance durably; return what happened.
+
+    Args:
+        expected_sop_class_uid: the request's Affected SOP Class UID, which is
+            also the presentation context's abstract syntax.
+        expected_sop_instance_uid: the request's Affected SOP Instance UID.
+
+    Raises:
+        DatasetMismatchError: the dataset is not the instance the request named.
+        DicomInputError: the dataset cannot be decoded or lacks required UIDs,
+            or its study belongs to another patient.
+    """
+    header = parse_header(encoded)
+    record = record_from_dataset(header)
+    if expected_sop_class_uid and record.sop_class_uid != expected_sop_class_uid:
+        raise DatasetMismatchError("SOPClassUID differs from the request's")
+    if expected_sop_instance_uid and record.sop_instance_uid != expected_sop_instance_uid:
+        raise DatasetMismatchError("SOPInstanceUID differs from the request's")
+    checksum = checksum_of(encoded)
+    relative = archive.relative_path(
+        record.study_instance_uid, record.series_instance_uid,
+        record.sop_instance_uid, checksum,
+    )
+    archive.write(relative, encoded)
+    for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+        try:
+            with sessions.begin() as session:
+                existing = find_instance(session, record.sop_instance_uid)
+                if existing is not None and existing.checksum == checksum \
+                        and existing.file_path == relative:
+                    return StoreResult(record.sop_instance_uid, Outcome.DUPLICATE, checksum)
+                replaced = upsert_instance(
+                    session, record,
+                    transfer_syntax_uid=transfer_syntax_uid,
+                    file_path=relative, file_size=len(encoded),
+                    checksum=checksum, calling_ae_title=calling_ae_title,
+                )
+            break
+        except (IntegrityError, OperationalError):
+            if attempt == TRANSACTION_ATTEMPTS:
+                _discard_unindexed(sessions, archive, relative)
+                raise
+        except BaseException:
+            _discard_unindexed(sessions, archive, relative)
+            raise
+    if replaced is not None:
+        archive.remove(replaced)
+        return StoreResult(record.sop_instance_uid, Outcome.REPLACED, checksum)
+    return StoreResult(record.sop_instance_uid, Outcome.STORED, checksum)
+
+
+def _discard_unindexed(sessions: sessionmaker[Session], archive: Archive, relative: str) -> None:
+    """Remove a file written for a transaction that failed, unless it is indexed."""
+    with sessions() as session:
+        if not is_indexed_path(session, relative):
+            archive.remove(relative)
+
+
+def reconcile(sessions: sessionmaker[Session], archive: Archive) -> dict[str, int]:
+    """Make files and index agree after a crash; return what was done.
+
+    Partial files are deleted, files the index does not name are deleted (they
+    were never acknowledged), and index rows whose file is missing are
+    reported (they cannot occur unless someone removed files by hand).
+    """
+    partial = archive.clear_incoming()
+    with sessions() as session:
+        referenced = indexed_paths(session)
+    orphans = archive.unreferenced(referenced)
+    for relative in orphans:
+        archive.remove(relative)
+    missing = sum(1 for path in referenced if not archive.absolute(path).exists())
+    summary = {"partial_files": partial, "orphan_files": len(orphans), "missing_files": missing}
+    if missing:
+        log.error("index names missing files", **summary)
+    elif partial or orphans:
+        log.warning("archive reconciled after an interrupted run", **summary)
+    return summary
