@@ -135,7 +135,7 @@ def _upsert_study(session: Session, record: InstanceRecord, patient: Patient) ->
         session.add(study)
     elif study.patient_pk != patient.pk:
         raise StudyConflictError(
-            f"study {record.study_instance_uid} belongs to another patient"
+            f"study belongs to another patient: {record.study_instance_uid}"
         )
     _set_if_changed(
         study,
@@ -162,7 +162,7 @@ def _upsert_series(session: Session, record: InstanceRecord, study: Study) -> Se
         session.add(series)
     elif series.study_pk != study.pk:
         raise DicomInputError(
-            f"series {record.series_instance_uid} belongs to another study"
+            f"series belongs to another study: {record.series_instance_uid}"
         )
     _set_if_changed(
         series,

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from sqlalchemy import Select, distinct, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from imaging_common.exceptions import DicomInputError
@@ -285,11 +285,11 @@ def _computed(session: Session, keyword: str, rows: dict[Level, Any]) -> Any:
         )
     if keyword == "ModalitiesInStudy":
         return sorted(m for m in session.scalars(
-            select(distinct(Series.modality)).where(Series.study_pk == study.pk)) if m)
+            select(Series.modality).where(Series.study_pk == study.pk).distinct()) if m)
     if keyword == "SOPClassesInStudy":
         return sorted(session.scalars(
-            select(distinct(Instance.sop_class_uid)).join(Series)
-            .where(Series.study_pk == study.pk)))
+            select(Instance.sop_class_uid).join(Series)
+            .where(Series.study_pk == study.pk).distinct()))
     return session.scalar(
         select(func.count(Instance.pk)).where(Instance.series_pk == series.pk)
     )

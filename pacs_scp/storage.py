@@ -15,9 +15,11 @@ from io import BytesIO
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.uid import DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from imaging_common.encoding import check_complete
 from imaging_common.exceptions import DicomInputError
 from imaging_common.logs import get_logger
 from pacs_scp.archive import Archive, checksum_of
@@ -90,8 +92,15 @@ def store_instance(
         DicomInputError: the dataset cannot be decoded or lacks required UIDs,
             or its study belongs to another patient.
     """
+    has_pixel_data = check_complete(
+        encoded,
+        implicit=transfer_syntax_uid == ImplicitVRLittleEndian,
+        deflated=transfer_syntax_uid == DeflatedExplicitVRLittleEndian,
+    )
     header = parse_header(encoded)
     record = record_from_dataset(header)
+    if has_pixel_data is False and "Rows" in header:
+        raise DicomInputError("the image has no pixel data (truncated?)")
     if expected_sop_class_uid and record.sop_class_uid != expected_sop_class_uid:
         raise DatasetMismatchError("SOPClassUID differs from the request's")
     if expected_sop_instance_uid and record.sop_instance_uid != expected_sop_instance_uid:

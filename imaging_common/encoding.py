@@ -1,0 +1,119 @@
+"""Checks on encoded datasets that pydicom's lenient reader does not make.
+
+pydicom reads a truncated byte string without complaint: it returns the
+elements it found and a short last value. An archive must refuse such a
+dataset, so :func:`check_complete` walks the element structure (PS3.5 7.1)
+and confirms that every length fits and the data end on an element boundary.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from imaging_common.exceptions import DicomInputError
+
+__all__ = ["check_complete", "dataset_offset"]
+
+# VRs with a 2-byte reserved field and a 4-byte length in explicit VR (PS3.5 7.1.2).
+_LONG_VRS = frozenset(
+    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+)
+_ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+_UNDEFINED = 0xFFFFFFFF
+# Pixel Data, Float Pixel Data, Double Float Pixel Data.
+_PIXEL_DATA_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
+
+
+def dataset_offset(encoded: bytes) -> int:
+    """Return where the dataset starts in a Part 10 byte string (PS3.10 7.1).
+
+    Raises:
+        DicomInputError: no preamble and group length where they must be.
+    """
+    if encoded[128:132] != b"DICM" or encoded[132:136] != b"\x02\x00\x00\x00":
+        raise DicomInputError("the file meta information is missing or malformed")
+    (group_length,) = struct.unpack_from("<I", encoded, 140)
+    return 144 + group_length
+
+
+class _Walker:
+    def __init__(self, data: bytes, implicit: bool) -> None:
+        self.data = data
+        self.implicit = implicit
+        self.has_pixel_data = False
+
+    def fail(self, offset: int) -> DicomInputError:
+        return DicomInputError(f"the dataset is truncated or malformed at byte {offset}")
+
+    def header(self, offset: int) -> tuple[int, bytes | None, int, int]:
+        """Return (tag, VR, value length, value offset) of the element at ``offset``."""
+        if offset + 8 > len(self.data):
+            raise self.fail(offset)
+        group, element = struct.unpack_from("<HH", self.data, offset)
+        tag = group << 16 | element
+        if self.implicit or group == 0xFFFE:
+            (length,) = struct.unpack_from("<I", self.data, offset + 4)
+            return tag, None, length, offset + 8
+        vr = self.data[offset + 4:offset + 6]
+        if vr in _LONG_VRS:
+            if offset + 12 > len(self.data):
+                raise self.fail(offset)
+            (length,) = struct.unpack_from("<I", self.data, offset + 8)
+            return tag, vr, length, offset + 12
+        (length,) = struct.unpack_from("<H", self.data, offset + 6)
+        return tag, vr, length, offset + 8
+
+    def dataset(self, offset: int, end: int | None) -> int:
+        """Walk elements until ``end`` or an item delimiter; return the end offset."""
+        limit = len(self.data) if end is None else end
+        while offset < limit:
+            tag, vr, length, value = self.header(offset)
+            if end is not None and tag in _PIXEL_DATA_TAGS:
+                self.has_pixel_data = True
+            if tag == _ITEM_END:
+                if end is not None:
+                    raise self.fail(offset)
+                return value
+            if length == _UNDEFINED:
+                offset = self.items(value)
+            else:
+                offset = value + length
+                if offset > limit:
+                    raise self.fail(value)
+        if end is None:
+            raise self.fail(offset)  # an undefined-length item never ended
+        return offset
+
+    def items(self, offset: int) -> int:
+        """Walk the items of an undefined-length sequence or pixel data."""
+        while True:
+            tag, _, length, value = self.header(offset)
+            if tag == _SEQUENCE_END:
+                return value
+            if tag != _ITEM:
+                raise self.fail(offset)
+            if length == _UNDEFINED:
+                offset = self.dataset(value, None)
+            else:
+                offset = value + length
+                if offset > len(self.data):
+                    raise self.fail(value)
+
+
+def check_complete(encoded: bytes, implicit: bool, deflated: bool = False) -> bool | None:
+    """Raise :class:`DicomInputError` unless the Part 10 bytes are whole.
+
+    A cut that falls exactly between two elements leaves a well-formed but
+    shorter dataset; the caller catches it by what it lacks, for which the
+    return value helps: whether the top level holds pixel data (``None`` for
+    a deflated dataset, which is not walked: its structure is only visible
+    inflated).
+    """
+    start = dataset_offset(encoded)
+    if deflated:
+        return None
+    walker = _Walker(encoded, implicit)
+    end = walker.dataset(start, len(encoded))
+    if end != len(encoded):
+        raise walker.fail(end)
+    return walker.has_pixel_data
