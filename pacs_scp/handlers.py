@@ -41,6 +41,9 @@ __all__ = ["PacsContext", "handle_echo", "handle_find", "handle_get",
 
 log = get_logger(__name__)
 
+#: Seconds to wait for the reply to a commitment report on the request's association.
+SAME_ASSOCIATION_TIMEOUT = 3.0
+
 _PATIENT_ROOT = {
     sop_class.PatientRootQueryRetrieveInformationModelFind,
     sop_class.PatientRootQueryRetrieveInformationModelMove,
@@ -231,6 +234,10 @@ def _report_commitment(
     log.info("commitment", peer=peer, transaction_uid=request.transaction_uid,
              committed=len(result.committed), failed=len(result.failed))
     if assoc.is_established:
+        # A requester that waits for the report answers at once; one that is
+        # releasing never will, so do not hold the report for the full timeout.
+        assoc.dimse_timeout = min(assoc.dimse_timeout or SAME_ASSOCIATION_TIMEOUT,
+                                  SAME_ASSOCIATION_TIMEOUT)
         status, _ = assoc.send_n_event_report(*args)
         if status.get("Status") == NStatus.SUCCESS:
             return
