@@ -6,6 +6,10 @@ and in ``attributes`` the level's other non-bulk attributes as DICOM JSON
 (PS3.18 F.2), so that any return key a viewer asks for can be answered from
 the index without opening files.
 
+Value columns are unbounded text: senders exceed VR lengths often enough
+that an archive must not refuse an instance for it. UID columns are bounded,
+since every UID is validated before it is indexed.
+
 Person names are matched case-insensitively against an upper-cased copy
 (``*_key`` columns); times are matched against a padded, sortable copy.
 """
@@ -23,6 +27,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
     event,
 )
@@ -44,12 +49,12 @@ class Patient(Base):
     __table_args__ = (UniqueConstraint("patient_id", "issuer_of_patient_id"),)
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True)
-    patient_id: Mapped[str] = mapped_column(String(64), index=True)
-    issuer_of_patient_id: Mapped[str] = mapped_column(String(64), default="")
-    patient_name: Mapped[str] = mapped_column(String(324), default="")
-    patient_name_key: Mapped[str] = mapped_column(String(324), default="", index=True)
-    patient_birth_date: Mapped[str] = mapped_column(String(8), default="", index=True)
-    patient_sex: Mapped[str] = mapped_column(String(16), default="")
+    patient_id: Mapped[str] = mapped_column(Text, index=True)
+    issuer_of_patient_id: Mapped[str] = mapped_column(Text, default="")
+    patient_name: Mapped[str] = mapped_column(Text, default="")
+    patient_name_key: Mapped[str] = mapped_column(Text, default="", index=True)
+    patient_birth_date: Mapped[str] = mapped_column(Text, default="", index=True)
+    patient_sex: Mapped[str] = mapped_column(Text, default="")
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     studies: Mapped[list[Study]] = relationship(back_populates="patient")
@@ -61,14 +66,14 @@ class Study(Base):
     pk: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_pk: Mapped[int] = mapped_column(ForeignKey("patient.pk"), index=True)
     study_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
-    study_date: Mapped[str] = mapped_column(String(8), default="", index=True)
-    study_time: Mapped[str] = mapped_column(String(16), default="")
-    study_time_key: Mapped[str] = mapped_column(String(13), default="")
-    accession_number: Mapped[str] = mapped_column(String(16), default="", index=True)
-    study_id: Mapped[str] = mapped_column(String(16), default="")
-    study_description: Mapped[str] = mapped_column(String(64), default="")
-    referring_physician_name: Mapped[str] = mapped_column(String(324), default="")
-    referring_physician_name_key: Mapped[str] = mapped_column(String(324), default="")
+    study_date: Mapped[str] = mapped_column(Text, default="", index=True)
+    study_time: Mapped[str] = mapped_column(Text, default="")
+    study_time_key: Mapped[str] = mapped_column(Text, default="")
+    accession_number: Mapped[str] = mapped_column(Text, default="", index=True)
+    study_id: Mapped[str] = mapped_column(Text, default="")
+    study_description: Mapped[str] = mapped_column(Text, default="")
+    referring_physician_name: Mapped[str] = mapped_column(Text, default="")
+    referring_physician_name_key: Mapped[str] = mapped_column(Text, default="")
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     patient: Mapped[Patient] = relationship(back_populates="studies")
@@ -81,11 +86,11 @@ class Series(Base):
     pk: Mapped[int] = mapped_column(Integer, primary_key=True)
     study_pk: Mapped[int] = mapped_column(ForeignKey("study.pk"), index=True)
     series_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
-    modality: Mapped[str] = mapped_column(String(16), default="", index=True)
-    series_number: Mapped[str] = mapped_column(String(12), default="")
-    series_description: Mapped[str] = mapped_column(String(64), default="")
-    series_date: Mapped[str] = mapped_column(String(8), default="")
-    laterality: Mapped[str] = mapped_column(String(16), default="")
+    modality: Mapped[str] = mapped_column(Text, default="", index=True)
+    series_number: Mapped[str] = mapped_column(Text, default="")
+    series_description: Mapped[str] = mapped_column(Text, default="")
+    series_date: Mapped[str] = mapped_column(Text, default="")
+    laterality: Mapped[str] = mapped_column(Text, default="")
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     study: Mapped[Study] = relationship(back_populates="series")
@@ -100,13 +105,13 @@ class Instance(Base):
     series_pk: Mapped[int] = mapped_column(ForeignKey("series.pk"), index=True)
     sop_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
     sop_class_uid: Mapped[str] = mapped_column(String(64), index=True)
-    instance_number: Mapped[str] = mapped_column(String(12), default="")
+    instance_number: Mapped[str] = mapped_column(Text, default="")
     transfer_syntax_uid: Mapped[str] = mapped_column(String(64))
-    file_path: Mapped[str] = mapped_column(String(400))
+    file_path: Mapped[str] = mapped_column(Text)
     file_size: Mapped[int] = mapped_column(BigInteger)
     checksum: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    calling_ae_title: Mapped[str] = mapped_column(String(16), default="")
+    calling_ae_title: Mapped[str] = mapped_column(Text, default="")
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     series: Mapped[Series] = relationship(back_populates="instances")

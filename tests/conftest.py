@@ -4,16 +4,21 @@ DCMTK's storescp as a C-MOVE destination, and helpers to run DCMTK tools."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from imaging_common.settings import Settings, load_settings
 from pacs_scp.handlers import PacsContext
@@ -98,6 +103,42 @@ class RunningPacs:
         return ["-aec", self.ae_title, "127.0.0.1", str(self.port)]
 
 
+POSTGRES_ADMIN_URL = os.environ.get(
+    "FOVEA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """Create a PostgreSQL database for one test and drop it after.
+
+    Skips the test with a clear message where no PostgreSQL server answers.
+    """
+    try:
+        admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            name = f"fovea_test_{uuid.uuid4().hex[:12]}"
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        pytest.skip(f"no PostgreSQL server answers at {POSTGRES_ADMIN_URL}: {exc}")
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The index database: an SQLite file, then a throwaway PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'index.db'}"
+        return
+    with throwaway_postgres() as url:
+        yield url
+
+
 @pytest.fixture
 def dest_port() -> int:
     return free_port()
@@ -109,14 +150,15 @@ def network_file(tmp_path: Path, dest_port: int) -> Path:
 
 
 def pacs_settings(network_file: Path, data_dir: Path, *extra: str) -> Settings:
+    """Settings of an archive on a free port, as ``python -m pacs_scp`` reads them."""
     return load_settings("pacs", ["--config", str(network_file), "--port", "0",
                                   "--data-dir", str(data_dir), *extra], environ={})
 
 
 @pytest.fixture
-def pacs(tmp_path: Path, network_file: Path) -> Iterator[RunningPacs]:
-    """The archive, in this process, on a free port."""
-    settings = pacs_settings(network_file, tmp_path / "pacs")
+def pacs(tmp_path: Path, network_file: Path, database_url: str) -> Iterator[RunningPacs]:
+    """The archive, in this process, on a free port, on each database."""
+    settings = pacs_settings(network_file, tmp_path / "pacs", "--database-url", database_url)
     server = start_server(settings)
     running = RunningPacs(settings, server.server_address[1], build_context(settings))
     yield running

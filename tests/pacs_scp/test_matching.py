@@ -67,8 +67,9 @@ def test_time_range_includes_whole_minute() -> None:
 
 
 @pytest.fixture
-def session() -> Iterator[Session]:
-    engine = create_engine("sqlite://")
+def session(database_url: str) -> Iterator[Session]:
+    """An index holding the corpus below, on SQLite and on PostgreSQL."""
+    engine = create_engine(database_url)
     sqlite_pragmas(engine)
     Base.metadata.create_all(engine)
     with sessionmaker(engine)() as session:
@@ -79,6 +80,7 @@ def session() -> Iterator[Session]:
             session.flush()
         session.commit()
         yield session
+    engine.dispose()
 
 
 STUDY_A, STUDY_B, STUDY_C = "1.2.826.1.1", "1.2.826.1.2", "1.2.826.1.3"
