@@ -27,6 +27,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_format)
     server = start_server(settings)
+    print(
+        f"Fovea PACS ready: AE title {settings.ae_title}, "
+        f"{settings.bind_address}:{server.server_address[1]}, data in {settings.data_dir}/\n"
+        f"  try: echoscu -aet WEASIS_AE -aec {settings.ae_title} "
+        f"{settings.node.host} {server.server_address[1]}",
+        flush=True,
+    )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
