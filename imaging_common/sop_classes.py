@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pydicom import uid
-from pynetdicom import sop_class
 from pynetdicom.presentation import PresentationContext, build_context
 
 __all__ = [
     "COMPRESSED_TRANSFER_SYNTAXES",
+    "PATIENT_ROOT_MODELS",
     "QR_FIND_MODELS",
     "QR_GET_MODELS",
     "QR_MOVE_MODELS",
@@ -26,46 +26,53 @@ __all__ = [
     "storage_contexts",
 ]
 
-VERIFICATION = sop_class.Verification
-STORAGE_COMMITMENT_PUSH = sop_class.StorageCommitmentPushModel
+# Service SOP classes (PS3.4 A, C.6 and J.3), not in pydicom's named UIDs.
+VERIFICATION = uid.UID("1.2.840.10008.1.1")
+STORAGE_COMMITMENT_PUSH = uid.UID("1.2.840.10008.1.20.1")
+PATIENT_ROOT_FIND = uid.UID("1.2.840.10008.5.1.4.1.2.1.1")
+PATIENT_ROOT_MOVE = uid.UID("1.2.840.10008.5.1.4.1.2.1.2")
+PATIENT_ROOT_GET = uid.UID("1.2.840.10008.5.1.4.1.2.1.3")
+STUDY_ROOT_FIND = uid.UID("1.2.840.10008.5.1.4.1.2.2.1")
+STUDY_ROOT_MOVE = uid.UID("1.2.840.10008.5.1.4.1.2.2.2")
+STUDY_ROOT_GET = uid.UID("1.2.840.10008.5.1.4.1.2.2.3")
 
 #: Storage SOP classes a fundus network and a general viewer meet (PS3.4 B.5).
 STORAGE_SOP_CLASSES: tuple[str, ...] = (
     # Ophthalmology
-    sop_class.OphthalmicPhotography8BitImageStorage,
-    sop_class.OphthalmicPhotography16BitImageStorage,
-    sop_class.WideFieldOphthalmicPhotographyStereographicProjectionImageStorage,
-    sop_class.WideFieldOphthalmicPhotography3DCoordinatesImageStorage,
-    sop_class.OphthalmicTomographyImageStorage,
-    sop_class.VLPhotographicImageStorage,
+    uid.OphthalmicPhotography8BitImageStorage,
+    uid.OphthalmicPhotography16BitImageStorage,
+    uid.WideFieldOphthalmicPhotographyStereographicProjectionImageStorage,
+    uid.WideFieldOphthalmicPhotography3DCoordinatesImageStorage,
+    uid.OphthalmicTomographyImageStorage,
+    uid.VLPhotographicImageStorage,
     # Secondary Capture family
-    sop_class.SecondaryCaptureImageStorage,
-    sop_class.MultiFrameSingleBitSecondaryCaptureImageStorage,
-    sop_class.MultiFrameGrayscaleByteSecondaryCaptureImageStorage,
-    sop_class.MultiFrameGrayscaleWordSecondaryCaptureImageStorage,
-    sop_class.MultiFrameTrueColorSecondaryCaptureImageStorage,
+    uid.SecondaryCaptureImageStorage,
+    uid.MultiFrameSingleBitSecondaryCaptureImageStorage,
+    uid.MultiFrameGrayscaleByteSecondaryCaptureImageStorage,
+    uid.MultiFrameGrayscaleWordSecondaryCaptureImageStorage,
+    uid.MultiFrameTrueColorSecondaryCaptureImageStorage,
     # Structured reports and documents
-    sop_class.BasicTextSRStorage,
-    sop_class.EnhancedSRStorage,
-    sop_class.ComprehensiveSRStorage,
-    sop_class.Comprehensive3DSRStorage,
-    sop_class.ExtensibleSRStorage,
-    sop_class.KeyObjectSelectionDocumentStorage,
-    sop_class.EncapsulatedPDFStorage,
+    uid.BasicTextSRStorage,
+    uid.EnhancedSRStorage,
+    uid.ComprehensiveSRStorage,
+    uid.Comprehensive3DSRStorage,
+    uid.ExtensibleSRStorage,
+    uid.KeyObjectSelectionDocumentStorage,
+    uid.EncapsulatedPDFStorage,
     # Derived objects
-    sop_class.SegmentationStorage,
-    sop_class.ParametricMapStorage,
-    sop_class.GrayscaleSoftcopyPresentationStateStorage,
+    uid.SegmentationStorage,
+    uid.ParametricMapStorage,
+    uid.GrayscaleSoftcopyPresentationStateStorage,
     # General radiology, so a viewer can use the archive for anything
-    sop_class.CTImageStorage,
-    sop_class.EnhancedCTImageStorage,
-    sop_class.MRImageStorage,
-    sop_class.EnhancedMRImageStorage,
-    sop_class.ComputedRadiographyImageStorage,
-    sop_class.DigitalXRayImageStorageForPresentation,
-    sop_class.DigitalXRayImageStorageForProcessing,
-    sop_class.UltrasoundImageStorage,
-    sop_class.UltrasoundMultiFrameImageStorage,
+    uid.CTImageStorage,
+    uid.EnhancedCTImageStorage,
+    uid.MRImageStorage,
+    uid.EnhancedMRImageStorage,
+    uid.ComputedRadiographyImageStorage,
+    uid.DigitalXRayImageStorageForPresentation,
+    uid.DigitalXRayImageStorageForProcessing,
+    uid.UltrasoundImageStorage,
+    uid.UltrasoundMultiFrameImageStorage,
 )
 
 UNCOMPRESSED_TRANSFER_SYNTAXES: tuple[str, ...] = (
@@ -94,18 +101,11 @@ STORAGE_TRANSFER_SYNTAXES: tuple[str, ...] = (
     UNCOMPRESSED_TRANSFER_SYNTAXES + COMPRESSED_TRANSFER_SYNTAXES
 )
 
-QR_FIND_MODELS: tuple[str, ...] = (
-    sop_class.PatientRootQueryRetrieveInformationModelFind,
-    sop_class.StudyRootQueryRetrieveInformationModelFind,
-)
-QR_MOVE_MODELS: tuple[str, ...] = (
-    sop_class.PatientRootQueryRetrieveInformationModelMove,
-    sop_class.StudyRootQueryRetrieveInformationModelMove,
-)
-QR_GET_MODELS: tuple[str, ...] = (
-    sop_class.PatientRootQueryRetrieveInformationModelGet,
-    sop_class.StudyRootQueryRetrieveInformationModelGet,
-)
+QR_FIND_MODELS: tuple[str, ...] = (PATIENT_ROOT_FIND, STUDY_ROOT_FIND)
+QR_MOVE_MODELS: tuple[str, ...] = (PATIENT_ROOT_MOVE, STUDY_ROOT_MOVE)
+QR_GET_MODELS: tuple[str, ...] = (PATIENT_ROOT_GET, STUDY_ROOT_GET)
+#: The Patient Root models, whose PATIENT level the Study Root models lack.
+PATIENT_ROOT_MODELS = frozenset({PATIENT_ROOT_FIND, PATIENT_ROOT_MOVE, PATIENT_ROOT_GET})
 
 
 def storage_contexts(

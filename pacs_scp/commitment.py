@@ -113,14 +113,15 @@ def evaluate(
         stored = {uid: (i.sop_class_uid, i.file_path, i.checksum) for uid, i in indexed.items()}
     for sop_class, sop_instance in request.references:
         if sop_instance not in stored:
-            result.failed.append((sop_class, sop_instance, CommitmentFailure.NO_SUCH_OBJECT_INSTANCE))
+            result.failed.append(
+                (sop_class, sop_instance, CommitmentFailure.NO_SUCH_OBJECT_INSTANCE))
             continue
         stored_class, path, checksum = stored[sop_instance]
         if stored_class != sop_class:
-            result.failed.append((sop_class, sop_instance, CommitmentFailure.CLASS_INSTANCE_CONFLICT))
+            result.failed.append(
+                (sop_class, sop_instance, CommitmentFailure.CLASS_INSTANCE_CONFLICT))
         elif not archive.verify(path, checksum):
             result.failed.append((sop_class, sop_instance, CommitmentFailure.PROCESSING_FAILURE))
         else:
             result.committed.append((sop_class, sop_instance))
     return result
-

@@ -12,17 +12,22 @@ import errno
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pydicom.dataset import Dataset
-from pynetdicom import Association, build_context, build_role, evt, sop_class
+from pynetdicom import Association, build_context, build_role, evt
+from pynetdicom.dimse_primitives import C_FIND, C_GET, C_MOVE, C_STORE, N_ACTION
 from sqlalchemy.orm import Session, sessionmaker
 
 from imaging_common.dimse import NODELAY_HANDLERS, associate, make_ae
 from imaging_common.exceptions import DicomInputError, PeerError
 from imaging_common.logs import get_logger
 from imaging_common.settings import Settings
-from imaging_common.sop_classes import STORAGE_COMMITMENT_PUSH, storage_contexts
+from imaging_common.sop_classes import (
+    PATIENT_ROOT_MODELS,
+    STORAGE_COMMITMENT_PUSH,
+    storage_contexts,
+)
 from imaging_common.status import (
     GeneralStatus,
     NStatus,
@@ -43,12 +48,6 @@ log = get_logger(__name__)
 
 #: Seconds to wait for the reply to a commitment report on the request's association.
 SAME_ASSOCIATION_TIMEOUT = 3.0
-
-_PATIENT_ROOT = {
-    sop_class.PatientRootQueryRetrieveInformationModelFind,
-    sop_class.PatientRootQueryRetrieveInformationModelMove,
-    sop_class.PatientRootQueryRetrieveInformationModelGet,
-}
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,7 @@ def handle_echo(event: evt.Event, ctx: PacsContext) -> int:
 
 def handle_store(event: evt.Event, ctx: PacsContext) -> int | Dataset:
     """C-STORE: keep the instance as received; success only once durable."""
-    request = event.request
+    request = cast(C_STORE, event.request)
     try:
         result = store_instance(
             ctx.sessions, ctx.archive, event.encoded_dataset(),
@@ -104,11 +103,13 @@ def handle_store(event: evt.Event, ctx: PacsContext) -> int | Dataset:
     return StoreStatus.SUCCESS
 
 
-def handle_find(event: evt.Event, ctx: PacsContext) -> Iterator[tuple[int, Dataset | None]]:
+def handle_find(
+    event: evt.Event, ctx: PacsContext
+) -> Iterator[tuple[int | Dataset, Dataset | None]]:
     """C-FIND: stream one pending response per match, then success."""
-    model = event.request.AffectedSOPClassUID
+    model = cast(C_FIND, event.request).AffectedSOPClassUID
     try:
-        query = parse_query(event.identifier, patient_root=model in _PATIENT_ROOT)
+        query = parse_query(event.identifier, patient_root=model in PATIENT_ROOT_MODELS)
     except DicomInputError as exc:
         log.warning("find refused", peer=_peer(event), reason=str(exc))
         yield _failure(QueryStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)), None
@@ -128,8 +129,8 @@ def handle_find(event: evt.Event, ctx: PacsContext) -> Iterator[tuple[int, Datas
 
 def _retrieve_plan(event: evt.Event, ctx: PacsContext) -> tuple[list[Any], str | None]:
     try:
-        query = parse_query(event.identifier, patient_root=event.request.AffectedSOPClassUID
-                            in _PATIENT_ROOT)
+        model = cast("C_GET | C_MOVE", event.request).AffectedSOPClassUID
+        query = parse_query(event.identifier, patient_root=model in PATIENT_ROOT_MODELS)
         with ctx.sessions() as session:
             return plan_retrieve(session, query), None
     except DicomInputError as exc:
@@ -139,7 +140,7 @@ def _retrieve_plan(event: evt.Event, ctx: PacsContext) -> tuple[list[Any], str |
 
 def _sub_operations(
     event: evt.Event, ctx: PacsContext, items: list[Any], store_assoc: dict[str, Association]
-) -> Iterator[tuple[int, Dataset | None]]:
+) -> Iterator[tuple[int | Dataset, Dataset | None]]:
     for item, dataset in read_items(ctx.archive, items):
         if event.is_cancelled:
             log.info("retrieve cancelled", peer=_peer(event))
@@ -196,16 +197,18 @@ def handle_get(event: evt.Event, ctx: PacsContext) -> Iterator[Any]:
     yield from _sub_operations(event, ctx, items, {"assoc": event.assoc})
 
 
-def handle_n_action(event: evt.Event, ctx: PacsContext) -> tuple[int, Dataset | None]:
+def handle_n_action(
+    event: evt.Event, ctx: PacsContext
+) -> tuple[int | Dataset, Dataset | None]:
     """N-ACTION: accept a storage commitment request; report in the background."""
-    request = event.request
+    request = cast(N_ACTION, event.request)
     if request.RequestedSOPClassUID != STORAGE_COMMITMENT_PUSH:
         return NStatus.SOP_CLASS_NOT_SUPPORTED, None
     if request.RequestedSOPInstanceUID != commitment.COMMITMENT_INSTANCE_UID:
         return NStatus.NO_SUCH_SOP_INSTANCE, None
     try:
         commit_request = commitment.parse_request(
-            int(request.ActionTypeID), event.action_information
+            int(request.ActionTypeID or 0), event.action_information
         )
     except DicomInputError as exc:
         log.warning("commitment refused", peer=_peer(event), reason=str(exc))

@@ -20,9 +20,12 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, literal
 from sqlalchemy.sql.elements import ColumnElement
+
+Column = Any  # an indexed column or column expression
 
 __all__ = [
     "DateTimeRange",
@@ -74,7 +77,7 @@ class Matcher(ABC):
     """One matching key's condition."""
 
     @abstractmethod
-    def clause(self, column: ColumnElement[str]) -> ColumnElement[bool]:
+    def clause(self, column: Column) -> ColumnElement[bool]:
         """Return the SQL condition on ``column`` (already normalised)."""
 
     @abstractmethod
@@ -91,7 +94,7 @@ class SingleValue(Matcher):
     value: str
     case_insensitive: bool = False
 
-    def clause(self, column: ColumnElement[str]) -> ColumnElement[bool]:
+    def clause(self, column: Column) -> ColumnElement[bool]:
         return column == (self.value.upper() if self.case_insensitive else self.value)
 
     def test(self, value: str) -> bool:
@@ -108,7 +111,7 @@ class Wildcard(Matcher):
     def _pattern(self) -> str:
         return self.pattern.upper() if self.case_insensitive else self.pattern
 
-    def clause(self, column: ColumnElement[str]) -> ColumnElement[bool]:
+    def clause(self, column: Column) -> ColumnElement[bool]:
         like = "".join(
             "%" if c == "*" else "_" if c == "?" else "\\" + c if c in "\\%_" else c
             for c in self._pattern()
@@ -132,7 +135,7 @@ class DateTimeRange(Matcher):
     low: str | None
     high: str | None
 
-    def clause(self, column: ColumnElement[str]) -> ColumnElement[bool]:
+    def clause(self, column: Column) -> ColumnElement[bool]:
         conditions = [column != literal("")]
         if self.low is not None:
             conditions.append(column >= _date_time_key(self.vr, self.low, False))
@@ -153,7 +156,7 @@ class DateTimeRange(Matcher):
 class UidList(Matcher):
     uids: tuple[str, ...]
 
-    def clause(self, column: ColumnElement[str]) -> ColumnElement[bool]:
+    def clause(self, column: Column) -> ColumnElement[bool]:
         if len(self.uids) == 1:
             return column == self.uids[0]
         return column.in_(self.uids)

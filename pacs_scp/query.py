@@ -240,7 +240,7 @@ def response_identifier(
     response = Dataset.from_json(found, lambda tag, vr, uri: None) if found else Dataset()
     for element in query.identifier:
         keyword = element.keyword
-        if keyword in COMPUTED and keyword not in response:
+        if keyword in COMPUTED and COMPUTED[keyword] in rows and keyword not in response:
             setattr(response, keyword, _computed(session, keyword, rows))
         elif element.tag not in response and not element.tag.is_private:
             response.add_new(element.tag, element.VR, None)
@@ -264,35 +264,36 @@ def _add_unique_keys(response: Dataset, rows: dict[Level, Any], level: Level) ->
         setattr(response, keyword, values[level]())
 
 
+def _count(entity: Any) -> Any:
+    return select(func.count(entity.pk))
+
+
+#: How each computed return key is counted or listed, given the matched rows.
+_COMPUTED_QUERIES: dict[str, Callable[[dict[Level, Any]], Select[Any]]] = {
+    "NumberOfPatientRelatedStudies": lambda r: _count(Study)
+    .where(Study.patient_pk == r[Level.PATIENT].pk),
+    "NumberOfPatientRelatedSeries": lambda r: _count(Series).join(Study)
+    .where(Study.patient_pk == r[Level.PATIENT].pk),
+    "NumberOfPatientRelatedInstances": lambda r: _count(Instance).join(Series).join(Study)
+    .where(Study.patient_pk == r[Level.PATIENT].pk),
+    "NumberOfStudyRelatedSeries": lambda r: _count(Series)
+    .where(Series.study_pk == r[Level.STUDY].pk),
+    "NumberOfStudyRelatedInstances": lambda r: _count(Instance).join(Series)
+    .where(Series.study_pk == r[Level.STUDY].pk),
+    "NumberOfSeriesRelatedInstances": lambda r: _count(Instance)
+    .where(Instance.series_pk == r[Level.SERIES].pk),
+    "ModalitiesInStudy": lambda r: select(Series.modality)
+    .where(Series.study_pk == r[Level.STUDY].pk, Series.modality != "").distinct(),
+    "SOPClassesInStudy": lambda r: select(Instance.sop_class_uid).join(Series)
+    .where(Series.study_pk == r[Level.STUDY].pk).distinct(),
+}
+
+
 def _computed(session: Session, keyword: str, rows: dict[Level, Any]) -> Any:
-    patient, study, series = (rows.get(lv) for lv in (Level.PATIENT, Level.STUDY, Level.SERIES))
-    if keyword == "NumberOfPatientRelatedStudies":
-        return session.scalar(select(func.count(Study.pk)).where(Study.patient_pk == patient.pk))
-    if keyword == "NumberOfPatientRelatedSeries":
-        return session.scalar(
-            select(func.count(Series.pk)).join(Study).where(Study.patient_pk == patient.pk)
-        )
-    if keyword == "NumberOfPatientRelatedInstances":
-        return session.scalar(
-            select(func.count(Instance.pk)).join(Series).join(Study)
-            .where(Study.patient_pk == patient.pk)
-        )
-    if keyword == "NumberOfStudyRelatedSeries":
-        return session.scalar(select(func.count(Series.pk)).where(Series.study_pk == study.pk))
-    if keyword == "NumberOfStudyRelatedInstances":
-        return session.scalar(
-            select(func.count(Instance.pk)).join(Series).where(Series.study_pk == study.pk)
-        )
-    if keyword == "ModalitiesInStudy":
-        return sorted(m for m in session.scalars(
-            select(Series.modality).where(Series.study_pk == study.pk).distinct()) if m)
-    if keyword == "SOPClassesInStudy":
-        return sorted(session.scalars(
-            select(Instance.sop_class_uid).join(Series)
-            .where(Series.study_pk == study.pk).distinct()))
-    return session.scalar(
-        select(func.count(Instance.pk)).where(Instance.series_pk == series.pk)
-    )
+    statement = _COMPUTED_QUERIES[keyword](rows)
+    if keyword.startswith("NumberOf"):
+        return session.scalar(statement)
+    return sorted(session.scalars(statement))
 
 
 def _needs_utf8(dataset: Dataset) -> bool:

@@ -94,6 +94,7 @@ def start_server(settings: Settings) -> ThreadedAssociationServer:
     server = ae.start_server(
         (settings.bind_address, port), block=False, evt_handlers=handler_table(ctx)
     )
+    assert server is not None  # block=False always returns the server
     log.info("listening", ae_title=settings.ae_title, host=settings.bind_address,
              port=server.server_address[1], data_dir=str(settings.data_dir))
     return server

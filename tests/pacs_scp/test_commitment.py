@@ -139,5 +139,3 @@ def test_report_on_a_new_association(tmp_path: Path, dest_port: int,
     ((event_type, info, sender),) = reports.received
     assert (event_type, sender) == (1, "FOVEA_PACS")
     assert info.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == ds.SOPInstanceUID
-
-

@@ -74,7 +74,8 @@ def session(database_url: str) -> Iterator[Session]:
     Base.metadata.create_all(engine)
     with sessionmaker(engine)() as session:
         for ds in _corpus():
-            upsert_instance(session, record_from_dataset(ds), transfer_syntax_uid="1.2.840.10008.1.2.1",
+            upsert_instance(session, record_from_dataset(ds),
+                            transfer_syntax_uid="1.2.840.10008.1.2.1",
                             file_path=ds.SOPInstanceUID, file_size=1, checksum="0",
                             calling_ae_title="TEST")
             session.flush()
