@@ -21,15 +21,23 @@ from imaging_common.exceptions import PeerError
 from imaging_common.settings import Node, Settings
 from imaging_common.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
-__all__ = ["associate", "make_ae", "set_tcp_nodelay", "NODELAY_HANDLERS"]
+__all__ = ["DUL_LOOP_DELAY", "NODELAY_HANDLERS", "associate", "make_ae", "set_tcp_nodelay"]
+
+
+#: Seconds pynetdicom's transport loop sleeps when it found nothing to do.
+#: Its default, 1 ms, is paid on every message of a synchronous exchange (a
+#: C-STORE waits for the response before the next request); 0.2 ms costs a
+#: waiting association about 1% of a core and doubles small-message rates.
+DUL_LOOP_DELAY = 0.0002
 
 
 def set_tcp_nodelay(event: evt.Event) -> None:
-    """EVT_CONN_OPEN handler: disable Nagle's algorithm on the new socket."""
+    """EVT_CONN_OPEN handler: no Nagle's algorithm, a short transport poll."""
     sock = event.assoc.dul.socket
     raw = getattr(sock, "socket", None)
     if raw is not None:
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    event.assoc.dul._run_loop_delay = DUL_LOOP_DELAY
 
 
 #: Handlers to bind on every association, requested or accepted.

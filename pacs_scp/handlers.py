@@ -39,7 +39,7 @@ from pacs_scp import commitment
 from pacs_scp.archive import Archive
 from pacs_scp.query import parse_query, run_query
 from pacs_scp.retrieve import fit_to_association, plan_retrieve, read_items
-from pacs_scp.storage import DatasetMismatchError, store_instance
+from pacs_scp.storage import DatasetMismatchError, InstanceStore
 
 __all__ = ["PacsContext", "handle_echo", "handle_find", "handle_get",
            "handle_move", "handle_n_action", "handle_store"]
@@ -57,6 +57,7 @@ class PacsContext:
     settings: Settings
     sessions: sessionmaker[Session]
     archive: Archive
+    store: InstanceStore
 
 
 def _failure(status: int, comment: str) -> Dataset:
@@ -80,8 +81,8 @@ def handle_store(event: evt.Event, ctx: PacsContext) -> int | Dataset:
     """C-STORE: keep the instance as received; success only once durable."""
     request = cast(C_STORE, event.request)
     try:
-        result = store_instance(
-            ctx.sessions, ctx.archive, event.encoded_dataset(),
+        result = ctx.store.store(
+            event.encoded_dataset(),
             transfer_syntax_uid=event.context.transfer_syntax,
             calling_ae_title=_peer(event),
             expected_sop_class_uid=str(request.AffectedSOPClassUID),

@@ -6,6 +6,10 @@ associations or files.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -13,7 +17,7 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from imaging_common.exceptions import DicomInputError
@@ -22,7 +26,17 @@ from pacs_scp.archive import validate_uid
 from pacs_scp.matching import time_key
 from pacs_scp.models import Instance, Patient, Series, Study
 
-__all__ = ["InstanceRecord", "StudyConflictError", "record_from_dataset", "upsert_instance"]
+__all__ = [
+    "InstanceRecord",
+    "ParentCache",
+    "StoredFile",
+    "StudyConflictError",
+    "existing_file",
+    "parents_key",
+    "put_instance",
+    "record_from_dataset",
+    "upsert_parents",
+]
 
 #: VRs whose values are bulk data, never kept in the index.
 BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
@@ -48,8 +62,22 @@ class InstanceRecord:
     attributes: dict[Level, dict[str, Any]]
 
 
-def _text(dataset: Dataset, keyword: str) -> str:
-    value = dataset.get(keyword)
+#: Attributes whose values the index keeps in columns (and the UIDs it checks).
+INDEXED_KEYWORDS = (
+    "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
+    "PatientID", "IssuerOfPatientID", "PatientName", "PatientBirthDate",
+    "PatientSex", "StudyDate", "StudyTime", "AccessionNumber", "StudyID",
+    "StudyDescription", "ReferringPhysicianName", "Modality",
+    "SeriesNumber", "SeriesDescription", "SeriesDate", "Laterality",
+    "ImageLaterality", "InstanceNumber",
+)
+#: Text VRs whose values can be long; longer ones stay out of the index.
+_LONG_TEXT_VRS = frozenset({"LT", "ST", "UT", "UC", "UR"})
+#: More values than this and an attribute stays out of the index.
+MAX_INDEXED_VM = 64
+
+
+def _text_of(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, MultiValue):
@@ -57,49 +85,45 @@ def _text(dataset: Dataset, keyword: str) -> str:
     return str(value).strip()
 
 
-def _attributes_by_level(dataset: Dataset) -> dict[Level, dict[str, Any]]:
-    levels: dict[Level, Dataset] = {level: Dataset() for level in Level}
-    for element in dataset:
-        if element.tag.is_private or element.tag.group in (0x0002, 0x7FE0):
-            continue
-        if element.VR in BULK_VRS or element.keyword in SKIPPED_KEYWORDS:
-            continue
-        if element.VR != "SQ" and len(str(element.value)) > MAX_INDEXED_LENGTH:
-            continue
-        levels[level_of_tag(element.tag)].add(element)
-    return {
-        level: ds.to_json_dict(MAX_INDEXED_LENGTH, lambda element: "")
-        for level, ds in levels.items()
-    }
+def _no_bulk_data(element: Any) -> str:
+    return ""
 
 
 def record_from_dataset(dataset: Dataset) -> InstanceRecord:
     """Extract what the index needs from a dataset read without its pixels.
 
+    One pass over the top-level elements: indexed values are taken as text,
+    and every non-bulk, non-private attribute goes, as DICOM JSON, to the
+    attributes of its level.
+
     Raises:
         DicomInputError: a UID the archive needs is missing or malformed.
     """
-    values = {
-        keyword: _text(dataset, keyword)
-        for keyword in (
-            "PatientID", "IssuerOfPatientID", "PatientName", "PatientBirthDate",
-            "PatientSex", "StudyDate", "StudyTime", "AccessionNumber", "StudyID",
-            "StudyDescription", "ReferringPhysicianName", "Modality",
-            "SeriesNumber", "SeriesDescription", "SeriesDate", "Laterality",
-            "ImageLaterality", "InstanceNumber",
+    values = dict.fromkeys(INDEXED_KEYWORDS, "")
+    attributes: dict[Level, dict[str, Any]] = {level: {} for level in Level}
+    for element in dataset:
+        tag = element.tag
+        if tag.is_private or tag.group in (0x0002, 0x7FE0) or element.VR in BULK_VRS:
+            continue
+        keyword = element.keyword
+        if keyword in SKIPPED_KEYWORDS:
+            continue
+        if keyword in values:
+            values[keyword] = _text_of(element.value)
+        if element.VM > MAX_INDEXED_VM or (
+            element.VR in _LONG_TEXT_VRS and len(element.value or "") > MAX_INDEXED_LENGTH
+        ):
+            continue
+        attributes[level_of_tag(tag)][f"{tag:08X}"] = element.to_json_dict(
+            bulk_data_element_handler=_no_bulk_data, bulk_data_threshold=MAX_INDEXED_LENGTH
         )
-    }
     return InstanceRecord(
-        sop_class_uid=validate_uid(dataset.get("SOPClassUID"), "SOPClassUID"),
-        sop_instance_uid=validate_uid(dataset.get("SOPInstanceUID"), "SOPInstanceUID"),
-        study_instance_uid=validate_uid(
-            dataset.get("StudyInstanceUID"), "StudyInstanceUID"
-        ),
-        series_instance_uid=validate_uid(
-            dataset.get("SeriesInstanceUID"), "SeriesInstanceUID"
-        ),
+        sop_class_uid=validate_uid(values["SOPClassUID"], "SOPClassUID"),
+        sop_instance_uid=validate_uid(values["SOPInstanceUID"], "SOPInstanceUID"),
+        study_instance_uid=validate_uid(values["StudyInstanceUID"], "StudyInstanceUID"),
+        series_instance_uid=validate_uid(values["SeriesInstanceUID"], "SeriesInstanceUID"),
         values=values,
-        attributes=_attributes_by_level(dataset),
+        attributes=attributes,
     )
 
 
@@ -187,21 +211,67 @@ def _set_if_changed(row: Any, **columns: Any) -> None:
             setattr(row, name, value)
 
 
-def upsert_instance(
-    session: Session,
-    record: InstanceRecord,
-    *,
-    transfer_syntax_uid: str,
-    file_path: str,
-    file_size: int,
-    checksum: str,
-    calling_ae_title: str,
-) -> str | None:
-    """Index an instance, replacing a previous one with the same SOP Instance UID.
+@dataclass(frozen=True)
+class StoredFile:
+    """Where and how an instance was written."""
 
-    Returns the file path the replaced row named (for the caller to delete once
-    the transaction is committed), or ``None`` if the instance is new. The
-    caller commits.
+    transfer_syntax_uid: str
+    file_path: str
+    file_size: int
+    checksum: str
+    calling_ae_title: str
+
+
+def parents_key(record: InstanceRecord) -> str:
+    """A digest of everything an instance says about its patient, study and series.
+
+    Instances of one series usually say the same; when the digest was indexed
+    already, the parent rows need no update.
+    """
+    parents = {
+        "uids": [record.study_instance_uid, record.series_instance_uid],
+        "values": {k: v for k, v in record.values.items() if k not in _INSTANCE_VALUES},
+        "attributes": [record.attributes[lv] for lv in (Level.PATIENT, Level.STUDY, Level.SERIES)],
+    }
+    return hashlib.sha256(json.dumps(parents, sort_keys=True).encode()).hexdigest()
+
+
+_INSTANCE_VALUES = frozenset({"SOPClassUID", "SOPInstanceUID", "InstanceNumber", "ImageLaterality"})
+
+
+class ParentCache:
+    """Series row keys by :func:`parents_key`, for parents indexed as they are.
+
+    Rows are never deleted, so a cached key stays valid; a bounded size keeps
+    memory flat. Safe to share between association threads.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._keys: OrderedDict[str, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> int | None:
+        with self._lock:
+            series_pk = self._keys.get(key)
+            if series_pk is not None:
+                self._keys.move_to_end(key)
+            return series_pk
+
+    def clear(self) -> None:
+        with self._lock:
+            self._keys.clear()
+
+    def put(self, key: str, series_pk: int) -> None:
+        with self._lock:
+            self._keys[key] = series_pk
+            self._keys.move_to_end(key)
+            while len(self._keys) > self._size:
+                self._keys.popitem(last=False)
+
+
+def upsert_parents(session: Session, record: InstanceRecord) -> int:
+    """Create or update the patient, study and series rows; return the series key.
 
     Raises:
         StudyConflictError: the study is indexed under another patient.
@@ -212,24 +282,45 @@ def upsert_instance(
     study = _upsert_study(session, record, patient)
     session.flush()
     series = _upsert_series(session, record, study)
-    instance = find_instance(session, record.sop_instance_uid)
-    replaced = None
-    if instance is None:
-        instance = Instance(sop_instance_uid=record.sop_instance_uid)
-        session.add(instance)
-    elif instance.file_path != file_path:
-        replaced = instance.file_path
-    instance.series = series
-    instance.sop_class_uid = record.sop_class_uid
-    instance.instance_number = record.values["InstanceNumber"]
-    instance.transfer_syntax_uid = transfer_syntax_uid
-    instance.file_path = file_path
-    instance.file_size = file_size
-    instance.checksum = checksum
-    instance.received_at = datetime.now(timezone.utc)
-    instance.calling_ae_title = calling_ae_title
-    instance.attributes = record.attributes[Level.IMAGE]
-    return replaced
+    session.flush()
+    return series.pk
+
+
+def existing_file(session: Session, sop_instance_uid: str) -> tuple[str, str] | None:
+    """Return (checksum, file path) of the indexed instance, or ``None``."""
+    row = session.execute(
+        select(Instance.checksum, Instance.file_path)
+        .where(Instance.sop_instance_uid == sop_instance_uid)
+    ).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+def put_instance(
+    session: Session, record: InstanceRecord, series_pk: int, stored: StoredFile,
+    replacing: bool,
+) -> None:
+    """Insert the instance row, or update it when ``replacing`` (the caller commits)."""
+    columns = {
+        "series_pk": series_pk,
+        "sop_class_uid": record.sop_class_uid,
+        "instance_number": record.values["InstanceNumber"],
+        "transfer_syntax_uid": stored.transfer_syntax_uid,
+        "file_path": stored.file_path,
+        "file_size": stored.file_size,
+        "checksum": stored.checksum,
+        "received_at": datetime.now(timezone.utc),
+        "calling_ae_title": stored.calling_ae_title,
+        "attributes": record.attributes[Level.IMAGE],
+    }
+    if replacing:
+        session.execute(
+            update(Instance)
+            .where(Instance.sop_instance_uid == record.sop_instance_uid)
+            .values(**columns)
+        )
+    else:
+        session.execute(insert(Instance).values(sop_instance_uid=record.sop_instance_uid,
+                                                **columns))
 
 
 def find_instance(session: Session, sop_instance_uid: str) -> Instance | None:

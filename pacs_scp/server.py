@@ -26,7 +26,7 @@ from pacs_scp import handlers
 from pacs_scp.archive import Archive
 from pacs_scp.handlers import PacsContext
 from pacs_scp.models import Base, sqlite_pragmas
-from pacs_scp.storage import reconcile
+from pacs_scp.storage import InstanceStore, reconcile
 
 __all__ = ["build_ae", "build_context", "start_server"]
 
@@ -42,7 +42,8 @@ def build_context(settings: Settings) -> PacsContext:
     Base.metadata.create_all(engine)
     sessions = sessionmaker(engine, expire_on_commit=False)
     archive = Archive(Path(settings.data_dir) / "archive", fsync=settings.fsync)
-    return PacsContext(settings=settings, sessions=sessions, archive=archive)
+    return PacsContext(settings=settings, sessions=sessions, archive=archive,
+                       store=InstanceStore(sessions, archive))
 
 
 def build_ae(settings: Settings) -> AE:

@@ -24,14 +24,19 @@ from imaging_common.exceptions import DicomInputError
 from imaging_common.logs import get_logger
 from pacs_scp.archive import Archive, checksum_of
 from pacs_scp.index import (
-    find_instance,
+    InstanceRecord,
+    ParentCache,
+    StoredFile,
+    existing_file,
     indexed_paths,
     is_indexed_path,
+    parents_key,
+    put_instance,
     record_from_dataset,
-    upsert_instance,
+    upsert_parents,
 )
 
-__all__ = ["DatasetMismatchError", "Outcome", "StoreResult", "reconcile", "store_instance"]
+__all__ = ["DatasetMismatchError", "InstanceStore", "Outcome", "StoreResult", "reconcile"]
 
 log = get_logger(__name__)
 
@@ -71,78 +76,122 @@ def parse_header(encoded: bytes) -> Dataset:
         raise DicomInputError(f"the dataset cannot be decoded: {exc}") from None
 
 
-def store_instance(
-    sessions: sessionmaker[Session],
-    archive: Archive,
-    encoded: bytes,
-    transfer_syntax_uid: str,
-    calling_ae_title: str,
-    expected_sop_class_uid: str | None = None,
-    expected_sop_instance_uid: str | None = None,
-) -> StoreResult:
-    """Store one Part 10 encoded instance durably; return what happened.
+class InstanceStore:
+    """Stores received instances into an archive folder and its index.
 
     Args:
-        expected_sop_class_uid: the request's Affected SOP Class UID, which is
-            also the presentation context's abstract syntax.
-        expected_sop_instance_uid: the request's Affected SOP Instance UID.
-
-    Raises:
-        DatasetMismatchError: the dataset is not the instance the request named.
-        DicomInputError: the dataset cannot be decoded or lacks required UIDs,
-            or its study belongs to another patient.
+        sessions: the index's session factory.
+        archive: the instance files.
     """
-    has_pixel_data = check_complete(
-        encoded,
-        implicit=transfer_syntax_uid == ImplicitVRLittleEndian,
-        deflated=transfer_syntax_uid == DeflatedExplicitVRLittleEndian,
-    )
-    header = parse_header(encoded)
-    record = record_from_dataset(header)
-    if has_pixel_data is False and "Rows" in header:
-        raise DicomInputError("the image has no pixel data (truncated?)")
-    if expected_sop_class_uid and record.sop_class_uid != expected_sop_class_uid:
-        raise DatasetMismatchError("SOPClassUID differs from the request's")
-    if expected_sop_instance_uid and record.sop_instance_uid != expected_sop_instance_uid:
-        raise DatasetMismatchError("SOPInstanceUID differs from the request's")
-    checksum = checksum_of(encoded)
-    relative = archive.relative_path(
-        record.study_instance_uid, record.series_instance_uid,
-        record.sop_instance_uid, checksum,
-    )
-    archive.write(relative, encoded)
-    for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+
+    def __init__(self, sessions: sessionmaker[Session], archive: Archive) -> None:
+        self.sessions = sessions
+        self.archive = archive
+        self.parents = ParentCache()
+
+    def store(
+        self,
+        encoded: bytes,
+        transfer_syntax_uid: str,
+        calling_ae_title: str,
+        expected_sop_class_uid: str | None = None,
+        expected_sop_instance_uid: str | None = None,
+    ) -> StoreResult:
+        """Store one Part 10 encoded instance durably; return what happened.
+
+        Args:
+            encoded: the instance as received, with its file meta information.
+            transfer_syntax_uid: the transfer syntax it was received in.
+            calling_ae_title: the peer that sent it.
+            expected_sop_class_uid: the request's Affected SOP Class UID, which
+                is also the presentation context's abstract syntax.
+            expected_sop_instance_uid: the request's Affected SOP Instance UID.
+
+        Raises:
+            DatasetMismatchError: the dataset is not the instance the request named.
+            DicomInputError: the dataset is truncated, cannot be decoded, lacks a
+                required UID, or its study belongs to another patient.
+        """
+        record = self._validated_record(
+            encoded, transfer_syntax_uid, expected_sop_class_uid, expected_sop_instance_uid
+        )
+        checksum = checksum_of(encoded)
+        stored = StoredFile(
+            transfer_syntax_uid=transfer_syntax_uid,
+            file_path=self.archive.relative_path(
+                record.study_instance_uid, record.series_instance_uid,
+                record.sop_instance_uid, checksum,
+            ),
+            file_size=len(encoded),
+            checksum=checksum,
+            calling_ae_title=calling_ae_title,
+        )
+        self.archive.write(stored.file_path, encoded)
         try:
-            with sessions.begin() as session:
-                existing = find_instance(session, record.sop_instance_uid)
-                if existing is not None and existing.checksum == checksum \
-                        and existing.file_path == relative:
-                    return StoreResult(record.sop_instance_uid, Outcome.DUPLICATE, checksum)
-                replaced = upsert_instance(
-                    session, record,
-                    transfer_syntax_uid=transfer_syntax_uid,
-                    file_path=relative, file_size=len(encoded),
-                    checksum=checksum, calling_ae_title=calling_ae_title,
-                )
-            break
-        except (IntegrityError, OperationalError):
-            if attempt == TRANSACTION_ATTEMPTS:
-                _discard_unindexed(sessions, archive, relative)
-                raise
+            outcome, replaced = self._index(record, stored)
         except BaseException:
-            _discard_unindexed(sessions, archive, relative)
+            self._discard_unindexed(stored.file_path)
             raise
-    if replaced is not None:
-        archive.remove(replaced)
-        return StoreResult(record.sop_instance_uid, Outcome.REPLACED, checksum)
-    return StoreResult(record.sop_instance_uid, Outcome.STORED, checksum)
+        if replaced is not None:
+            self.archive.remove(replaced)
+        return StoreResult(record.sop_instance_uid, outcome, checksum)
 
+    @staticmethod
+    def _validated_record(
+        encoded: bytes,
+        transfer_syntax_uid: str,
+        expected_sop_class_uid: str | None,
+        expected_sop_instance_uid: str | None,
+    ) -> InstanceRecord:
+        has_pixel_data = check_complete(
+            encoded,
+            implicit=transfer_syntax_uid == ImplicitVRLittleEndian,
+            deflated=transfer_syntax_uid == DeflatedExplicitVRLittleEndian,
+        )
+        header = parse_header(encoded)
+        record = record_from_dataset(header)
+        if has_pixel_data is False and "Rows" in header:
+            raise DicomInputError("the image has no pixel data (truncated?)")
+        if expected_sop_class_uid and record.sop_class_uid != expected_sop_class_uid:
+            raise DatasetMismatchError("SOPClassUID differs from the request's")
+        if expected_sop_instance_uid and record.sop_instance_uid != expected_sop_instance_uid:
+            raise DatasetMismatchError("SOPInstanceUID differs from the request's")
+        return record
 
-def _discard_unindexed(sessions: sessionmaker[Session], archive: Archive, relative: str) -> None:
-    """Remove a file written for a transaction that failed, unless it is indexed."""
-    with sessions() as session:
-        if not is_indexed_path(session, relative):
-            archive.remove(relative)
+    def _index(self, record: InstanceRecord, stored: StoredFile) -> tuple[str, str | None]:
+        """Index the written file; return the outcome and the file it replaced."""
+        key = parents_key(record)
+        for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
+            try:
+                with self.sessions.begin() as session:
+                    existing = existing_file(session, record.sop_instance_uid)
+                    if existing == (stored.checksum, stored.file_path):
+                        return Outcome.DUPLICATE, None
+                    series_pk = self.parents.get(key)
+                    parents_changed = series_pk is None
+                    if series_pk is None:
+                        series_pk = upsert_parents(session, record)
+                    put_instance(session, record, series_pk, stored,
+                                 replacing=existing is not None)
+                if parents_changed:
+                    # Other cached digests may describe rows this one updated.
+                    self.parents.clear()
+                self.parents.put(key, series_pk)
+                if existing is None:
+                    return Outcome.STORED, None
+                return Outcome.REPLACED, existing[1] if existing[1] != stored.file_path else None
+            except (IntegrityError, OperationalError):
+                # Another association indexed the same patient, study, series or
+                # instance meanwhile; the next attempt sees its rows.
+                if attempt == TRANSACTION_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _discard_unindexed(self, relative: str) -> None:
+        """Remove a file written for a transaction that failed, unless it is indexed."""
+        with self.sessions() as session:
+            if not is_indexed_path(session, relative):
+                self.archive.remove(relative)
 
 
 def reconcile(sessions: sessionmaker[Session], archive: Archive) -> dict[str, int]:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from imaging_common.exceptions import DicomInputError
 from imaging_common.levels import Level
-from pacs_scp.index import record_from_dataset, upsert_instance
+from pacs_scp.index import StoredFile, put_instance, record_from_dataset, upsert_parents
 from pacs_scp.matching import DateTimeRange, SingleValue, UidList, Wildcard, parse_matcher, time_key
 from pacs_scp.models import Base, sqlite_pragmas
 from pacs_scp.query import parse_query, run_query
@@ -74,11 +74,10 @@ def session(database_url: str) -> Iterator[Session]:
     Base.metadata.create_all(engine)
     with sessionmaker(engine)() as session:
         for ds in _corpus():
-            upsert_instance(session, record_from_dataset(ds),
-                            transfer_syntax_uid="1.2.840.10008.1.2.1",
-                            file_path=ds.SOPInstanceUID, file_size=1, checksum="0",
-                            calling_ae_title="TEST")
-            session.flush()
+            record = record_from_dataset(ds)
+            put_instance(session, record, upsert_parents(session, record),
+                         StoredFile("1.2.840.10008.1.2.1", ds.SOPInstanceUID, 1, "0", "TEST"),
+                         replacing=False)
         session.commit()
         yield session
     engine.dispose()

@@ -6,14 +6,11 @@ import os
 import signal
 import socket
 import threading
-from io import BytesIO
 from pathlib import Path
 
 import pytest
 from pydicom import dcmread
-from pynetdicom import AE, sop_class
-from pynetdicom.dimse_primitives import C_STORE
-from pynetdicom.dsutils import encode
+from pynetdicom import AE, _config, sop_class
 from sqlalchemy import func, select
 
 from imaging_common.dimse import NODELAY_HANDLERS
@@ -22,7 +19,7 @@ from imaging_common.status import StoreStatus
 from pacs_scp.index import indexed_paths
 from pacs_scp.models import Instance, Patient, Study
 from pacs_scp.server import build_context
-from pacs_scp.storage import Outcome, reconcile, store_instance
+from pacs_scp.storage import Outcome, reconcile
 from tests.conftest import RunningPacs, dcmtk, pacs_settings, start_pacs_process
 from tests.factory import make_instance, write
 
@@ -48,11 +45,11 @@ def test_resent_instance_newest_wins(pacs: RunningPacs, tmp_path: Path) -> None:
     second = make_instance(sop_uid="1.2.826.9.1", study_uid=first.StudyInstanceUID,
                            series_uid=first.SeriesInstanceUID, study_description="second")
     ts = "1.2.840.10008.1.2.1"
-    assert store_instance(ctx.sessions, ctx.archive, _encoded(first, tmp_path), ts, "T").outcome \
+    assert ctx.store.store(_encoded(first, tmp_path), ts, "T").outcome \
         == Outcome.STORED
-    assert store_instance(ctx.sessions, ctx.archive, _encoded(first, tmp_path), ts, "T").outcome \
+    assert ctx.store.store(_encoded(first, tmp_path), ts, "T").outcome \
         == Outcome.DUPLICATE
-    result = store_instance(ctx.sessions, ctx.archive, _encoded(second, tmp_path), ts, "T")
+    result = ctx.store.store(_encoded(second, tmp_path), ts, "T")
     assert result.outcome == Outcome.REPLACED
     with ctx.sessions() as session:
         (path,) = indexed_paths(session)
@@ -86,7 +83,7 @@ def test_truncated_bytes_are_refused_and_change_nothing(pacs: RunningPacs, tmp_p
     data = write(make_instance(rows=64, columns=64), tmp_path / "whole.dcm").read_bytes()
     truncated = data[: data.index(cut_after) + len(cut_after) + 3]
     with pytest.raises(DicomInputError, match="truncated"):
-        store_instance(ctx.sessions, ctx.archive, truncated, "1.2.840.10008.1.2.1", "T")
+        ctx.store.store(truncated, "1.2.840.10008.1.2.1", "T")
     assert list(ctx.archive.files()) == []
     assert not list(ctx.archive.incoming.iterdir())
 
@@ -105,21 +102,21 @@ def test_dataset_without_its_uids_is_refused(pacs: RunningPacs, tmp_path: Path) 
     assert len(list(pacs.context.archive.files())) == 1
 
 
-def test_dataset_of_another_sop_class_is_refused(pacs: RunningPacs) -> None:
+def test_dataset_of_another_sop_class_is_refused(
+        pacs: RunningPacs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A CT dataset sent on a Secondary Capture context gets 0xA900."""
     ds = make_instance(sop_class_uid=sop_class.CTImageStorage)
+    path = write(ds, tmp_path / "ct.dcm")
+    mislabelled = dcmread(path)
+    mislabelled.file_meta.MediaStorageSOPClassUID = sop_class.SecondaryCaptureImageStorage
+    mislabelled.save_as(path)
+    # Sent from the file, pynetdicom takes the SOP class from the file meta
+    # and the dataset bytes as they are.
+    monkeypatch.setattr(_config, "STORE_SEND_CHUNKED_DATASET", True)
     assoc = _scu(pacs.port)
-    (context,) = assoc.accepted_contexts
-    request = C_STORE()
-    request.MessageID = 1
-    request.AffectedSOPClassUID = sop_class.SecondaryCaptureImageStorage
-    request.AffectedSOPInstanceUID = ds.SOPInstanceUID
-    request.Priority = 2
-    request.DataSet = BytesIO(encode(ds, context.transfer_syntax[0].is_implicit_VR, True))
-    assoc.dimse.send_msg(request, context.context_id)
-    _, response = assoc.dimse.get_msg(block=True)
+    status = assoc.send_c_store(path)
     assoc.release()
-    assert response.Status == StoreStatus.DATASET_DOES_NOT_MATCH_SOP_CLASS
+    assert status.Status == StoreStatus.DATASET_DOES_NOT_MATCH_SOP_CLASS
     assert pacs.context is not None
     assert list(pacs.context.archive.files()) == []
 
@@ -140,7 +137,7 @@ def test_reconcile_removes_partial_and_unindexed_files(pacs: RunningPacs, tmp_pa
     ctx = pacs.context
     assert ctx is not None
     ds = make_instance()
-    store_instance(ctx.sessions, ctx.archive, _encoded(ds, tmp_path), "1.2.840.10008.1.2.1", "T")
+    ctx.store.store(_encoded(ds, tmp_path), "1.2.840.10008.1.2.1", "T")
     (ctx.archive.incoming / "crash.part").write_bytes(b"half a file")
     ctx.archive.write("1.2.3/1.2.4/1.2.5.0123456789abcdef.dcm", b"never acknowledged")
     summary = reconcile(ctx.sessions, ctx.archive)
