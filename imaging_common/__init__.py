@@ -7,6 +7,8 @@
 - :mod:`~imaging_common.levels`: query/retrieve levels and their attributes.
 - :mod:`~imaging_common.dimse`: AE set-up, TCP_NODELAY, SCU associations.
 - :mod:`~imaging_common.logs`: logging set-up with the patient-data guard.
+- :mod:`~imaging_common.codes`: coded concepts (SNOMED CT, DCM).
+- :mod:`~imaging_common.builders`: builders of the DICOM objects Fovea writes.
 - :mod:`~imaging_common.exceptions`: the exception hierarchy.
 """
 

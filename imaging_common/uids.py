@@ -9,9 +9,12 @@ parts always give the same UID (a re-run replaces instead of duplicating).
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 
 from pydicom.uid import UID
+
+from imaging_common.exceptions import DicomInputError
 
 __all__ = [
     "IMPLEMENTATION_CLASS_UID",
@@ -19,10 +22,26 @@ __all__ = [
     "UID_ROOT",
     "derived_uid",
     "new_uid",
+    "validate_uid",
 ]
 
 #: The UID root of every UID Fovea creates (PS3.5 B.2, UUID-derived UIDs).
 UID_ROOT = "2.25"
+
+
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+
+
+def validate_uid(value: object, keyword: str) -> str:
+    """Return ``value`` as a UID string if it is a valid UID (PS3.5 9.1).
+
+    Raises:
+        DicomInputError: empty, longer than 64 characters, or not digits and dots.
+    """
+    text = str(value or "").strip().rstrip("\x00")
+    if not text or len(text) > 64 or not _UID.match(text):
+        raise DicomInputError(f"{keyword} is not a valid UID")
+    return text
 
 
 def new_uid() -> UID:

@@ -19,29 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from imaging_common.exceptions import DicomInputError
 
-__all__ = ["Archive", "checksum_of", "validate_uid"]
+__all__ = ["Archive", "checksum_of"]
 
-_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 INCOMING = ".incoming"
-
-
-def validate_uid(value: object, keyword: str) -> str:
-    """Return ``value`` as a UID string if it is a valid UID (PS3.5 9.1).
-
-    Raises:
-        DicomInputError: empty, longer than 64 characters, or not digits and dots.
-    """
-    text = str(value or "").strip().rstrip("\x00")
-    if not text or len(text) > 64 or not _UID.match(text):
-        raise DicomInputError(f"{keyword} is not a valid UID")
-    return text
 
 
 def checksum_of(data: bytes) -> str:

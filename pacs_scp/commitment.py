@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from imaging_common.exceptions import DicomInputError
 from imaging_common.status import CommitmentFailure
-from pacs_scp.archive import Archive, validate_uid
+from imaging_common.uids import validate_uid
+from pacs_scp.archive import Archive
 from pacs_scp.index import instances_by_uid
 
 __all__ = [

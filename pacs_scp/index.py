@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from imaging_common.exceptions import DicomInputError
 from imaging_common.levels import Level, level_of_tag
-from pacs_scp.archive import validate_uid
+from imaging_common.uids import validate_uid
 from pacs_scp.matching import time_key
 from pacs_scp.models import Instance, Patient, Series, Study
 
