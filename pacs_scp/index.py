@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from pydicom.datadict import DicomDictionary, dictionary_VR
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
-from sqlalchemy import insert, select, update
+from pydicom.tag import BaseTag, Tag
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from imaging_common.dicom_json import encoding_of, raw_element_json
 from imaging_common.exceptions import DicomInputError
 from imaging_common.levels import Level, level_of_tag
 from imaging_common.uids import validate_uid
@@ -42,8 +45,6 @@ __all__ = [
 BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 #: Longest value kept in the index's attribute JSON (bytes of the string form).
 MAX_INDEXED_LENGTH = 1024
-#: Attributes never copied into the index (bulk sequences, character set).
-SKIPPED_KEYWORDS = frozenset({"IconImageSequence", "SpecificCharacterSet"})
 
 
 class StudyConflictError(DicomInputError):
@@ -75,48 +76,108 @@ INDEXED_KEYWORDS = (
 _LONG_TEXT_VRS = frozenset({"LT", "ST", "UT", "UC", "UR"})
 #: More values than this and an attribute stays out of the index.
 MAX_INDEXED_VM = 64
+_INDEXED_TAGS = {Tag(keyword): keyword for keyword in INDEXED_KEYWORDS}
+_SKIPPED_TAGS = frozenset(Tag(keyword) for keyword in ("IconImageSequence",
+                                                       "SpecificCharacterSet"))
 
 
-def _text_of(value: Any) -> str:
-    if value is None:
+_PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
+
+
+def _text_of_json(element: dict[str, Any]) -> str:
+    """The index column text of an element's DICOM JSON (PN groups rejoined)."""
+    values = element.get("Value")
+    if not values:
         return ""
-    if isinstance(value, MultiValue):
-        return "\\".join(str(v) for v in value)
-    return str(value).strip()
+    if element["vr"] == "PN":
+        return "\\".join("=".join(v[k] for k in _PN_GROUPS if k in v) for v in values)
+    return "\\".join(str(v) for v in values).strip()
 
 
 def _no_bulk_data(element: Any) -> str:
     return ""
 
 
+def _fast_json(dataset: Dataset, tag: BaseTag, codec: str | None) -> dict[str, Any] | None:
+    """DICOM JSON of a still-encoded element, or None if pydicom must convert it.
+
+    A sequence is parsed by pydicom into items whose elements are again read
+    here, so that only the few unusual elements go through pydicom's objects.
+    """
+    raw = dataset.get_item(tag)
+    if not isinstance(raw, RawDataElement) or not raw.is_little_endian or raw.value is None:
+        return None
+    vr = raw.VR
+    if not vr:  # implicit VR: from the data dictionary, where it is unambiguous
+        vr = dictionary_VR(tag) if tag in DicomDictionary else None
+    if vr == "SQ":
+        items = dataset[tag].value
+        return {"vr": "SQ", "Value": [_item_json(item, codec) for item in items]}
+    if vr is None or vr in BULK_VRS or " " in vr:
+        return None
+    if codec is None and vr in ("LO", "LT", "PN", "SH", "ST", "UC", "UT"):
+        return None
+    return raw_element_json(vr, raw.value, codec or "latin_1")
+
+
+def _item_json(item: Dataset, codec: str | None) -> dict[str, Any]:
+    """DICOM JSON of a sequence item, as pydicom's ``Dataset.to_json_dict`` gives it."""
+    result = {}
+    for tag in list(item.keys()):
+        element = _fast_json(item, tag, codec)
+        if element is None:
+            element = item[tag].to_json_dict(
+                bulk_data_element_handler=_no_bulk_data,
+                bulk_data_threshold=MAX_INDEXED_LENGTH,
+            )
+        result[f"{tag:08X}"] = element
+    return result
+
+
+def _slow_json(dataset: Dataset, tag: BaseTag) -> dict[str, Any] | None:
+    """DICOM JSON through pydicom; None for bulk data and oversized values."""
+    element = dataset[tag]
+    if element.VR in BULK_VRS or element.VM > MAX_INDEXED_VM or (
+        element.VR in _LONG_TEXT_VRS and len(element.value or "") > MAX_INDEXED_LENGTH
+    ):
+        return None
+    return element.to_json_dict(
+        bulk_data_element_handler=_no_bulk_data, bulk_data_threshold=MAX_INDEXED_LENGTH
+    )
+
+
 def record_from_dataset(dataset: Dataset) -> InstanceRecord:
     """Extract what the index needs from a dataset read without its pixels.
 
-    One pass over the top-level elements: indexed values are taken as text,
-    and every non-bulk, non-private attribute goes, as DICOM JSON, to the
-    attributes of its level.
+    One pass over the top-level elements: every non-bulk, non-private
+    attribute goes, as DICOM JSON, to the attributes of its level, and the
+    indexed values are taken from that JSON as text. Most elements are read
+    straight from their bytes (:mod:`imaging_common.dicom_json`).
 
     Raises:
         DicomInputError: a UID the archive needs is missing or malformed.
     """
     values = dict.fromkeys(INDEXED_KEYWORDS, "")
     attributes: dict[Level, dict[str, Any]] = {level: {} for level in Level}
-    for element in dataset:
-        tag = element.tag
-        if tag.is_private or tag.group in (0x0002, 0x7FE0) or element.VR in BULK_VRS:
+    codec = encoding_of(dataset.get("SpecificCharacterSet"))
+    for tag in list(dataset.keys()):
+        if tag.is_private or tag.group in (0x0002, 0x7FE0) or tag in _SKIPPED_TAGS:
             continue
-        keyword = element.keyword
-        if keyword in SKIPPED_KEYWORDS:
+        element = _fast_json(dataset, tag, codec)
+        if element is not None:
+            if len(element.get("Value", ())) > MAX_INDEXED_VM or (
+                element["vr"] in _LONG_TEXT_VRS
+                and len(element.get("Value", [""])[0]) > MAX_INDEXED_LENGTH
+            ):
+                element = None
+        else:
+            element = _slow_json(dataset, tag)
+        if element is None:
             continue
-        if keyword in values:
-            values[keyword] = _text_of(element.value)
-        if element.VM > MAX_INDEXED_VM or (
-            element.VR in _LONG_TEXT_VRS and len(element.value or "") > MAX_INDEXED_LENGTH
-        ):
-            continue
-        attributes[level_of_tag(tag)][f"{tag:08X}"] = element.to_json_dict(
-            bulk_data_element_handler=_no_bulk_data, bulk_data_threshold=MAX_INDEXED_LENGTH
-        )
+        keyword = _INDEXED_TAGS.get(tag)
+        if keyword is not None:
+            values[keyword] = _text_of_json(element)
+        attributes[level_of_tag(tag)][f"{tag:08X}"] = element
     return InstanceRecord(
         sop_class_uid=validate_uid(values["SOPClassUID"], "SOPClassUID"),
         sop_instance_uid=validate_uid(values["SOPInstanceUID"], "SOPInstanceUID"),
@@ -286,20 +347,28 @@ def upsert_parents(session: Session, record: InstanceRecord) -> int:
     return series.pk
 
 
-def existing_file(session: Session, sop_instance_uid: str) -> tuple[str, str] | None:
+_EXISTING_FILE = select(Instance.checksum, Instance.file_path).where(
+    Instance.sop_instance_uid == bindparam("uid")
+)
+_INSERT_INSTANCE = insert(Instance)
+_UPDATE_INSTANCE = update(Instance).where(Instance.sop_instance_uid == bindparam("uid"))
+
+
+def existing_file(connection: Connection, sop_instance_uid: str) -> tuple[str, str] | None:
     """Return (checksum, file path) of the indexed instance, or ``None``."""
-    row = session.execute(
-        select(Instance.checksum, Instance.file_path)
-        .where(Instance.sop_instance_uid == sop_instance_uid)
-    ).one_or_none()
+    row = connection.execute(_EXISTING_FILE, {"uid": sop_instance_uid}).first()
     return None if row is None else (row[0], row[1])
 
 
 def put_instance(
-    session: Session, record: InstanceRecord, series_pk: int, stored: StoredFile,
+    connection: Connection, record: InstanceRecord, series_pk: int, stored: StoredFile,
     replacing: bool,
 ) -> None:
-    """Insert the instance row, or update it when ``replacing`` (the caller commits)."""
+    """Insert the instance row, or update it when ``replacing`` (the caller commits).
+
+    Statements are built once and executed with parameters: this is the
+    archive's hottest path, run once per received instance.
+    """
     columns = {
         "series_pk": series_pk,
         "sop_class_uid": record.sop_class_uid,
@@ -313,14 +382,10 @@ def put_instance(
         "attributes": record.attributes[Level.IMAGE],
     }
     if replacing:
-        session.execute(
-            update(Instance)
-            .where(Instance.sop_instance_uid == record.sop_instance_uid)
-            .values(**columns)
-        )
+        connection.execute(_UPDATE_INSTANCE, {"uid": record.sop_instance_uid, **columns})
     else:
-        session.execute(insert(Instance).values(sop_instance_uid=record.sop_instance_uid,
-                                                **columns))
+        connection.execute(_INSERT_INSTANCE,
+                           {"sop_instance_uid": record.sop_instance_uid, **columns})
 
 
 def find_instance(session: Session, sop_instance_uid: str) -> Instance | None:

@@ -16,6 +16,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -86,6 +87,7 @@ class InstanceStore:
 
     def __init__(self, sessions: sessionmaker[Session], archive: Archive) -> None:
         self.sessions = sessions
+        self.engine: Engine = sessions.kw["bind"]
         self.archive = archive
         self.parents = ParentCache()
 
@@ -163,15 +165,16 @@ class InstanceStore:
         key = parents_key(record)
         for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
             try:
-                with self.sessions.begin() as session:
-                    existing = existing_file(session, record.sop_instance_uid)
+                with self.engine.begin() as connection:
+                    existing = existing_file(connection, record.sop_instance_uid)
                     if existing == (stored.checksum, stored.file_path):
                         return Outcome.DUPLICATE, None
                     series_pk = self.parents.get(key)
                     parents_changed = series_pk is None
                     if series_pk is None:
-                        series_pk = upsert_parents(session, record)
-                    put_instance(session, record, series_pk, stored,
+                        with Session(bind=connection) as session:
+                            series_pk = upsert_parents(session, record)
+                    put_instance(connection, record, series_pk, stored,
                                  replacing=existing is not None)
                 if parents_changed:
                     # Other cached digests may describe rows this one updated.

@@ -1,0 +1,128 @@
+"""DICOM JSON (PS3.18 F.2) of elements straight from their encoded bytes.
+
+The archive turns every header attribute of every received instance into DICOM
+JSON. pydicom does it through full element objects, which costs about 15 µs
+an element; this module reads the common VRs from the raw bytes in a few
+microseconds and gives the same result as pydicom's ``to_json_dict`` (a test
+holds the two equal). Whatever it is not sure of (sequences, an ambiguous or
+unknown VR, a character set other than the default, Latin-1 or UTF-8, big
+endian, a malformed number) it answers ``None`` and the caller asks pydicom.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["encoding_of", "raw_element_json"]
+
+#: PS3.5 6.1.2.3: text VRs decoded with the dataset's Specific Character Set.
+_CHARSET_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
+#: Python codecs of the character sets read here; others go to pydicom.
+_CODECS = {"": "latin_1", "ISO_IR 6": "latin_1", "ISO_IR 100": "latin_1",
+           "ISO_IR 192": "utf_8"}
+#: Binary numeric VRs and their little-endian struct codes.
+_BINARY = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d",
+           "SV": "q", "UV": "Q"}
+
+
+def encoding_of(specific_character_set: str | None) -> str | None:
+    """The codec for a Specific Character Set value, or None if not handled here."""
+    return _CODECS.get((specific_character_set or "").strip())
+
+
+def _strings(text: str, strip: Callable[[str], str]) -> list[str]:
+    return [strip(part) for part in text.split("\\")]
+
+
+def _multi(text: str) -> list[str]:
+    """CS, AS, UI and friends: pydicom strips the whole value, then splits."""
+    return text.rstrip(" \x00").split("\\")
+
+
+def _numbers(text: str, kind: type) -> list[Any] | None:
+    parts = text.strip(" \x00").split("\\")
+    try:
+        return [kind(part.strip()) for part in parts]
+    except ValueError:
+        return None
+
+
+def _person_names(text: str) -> list[dict[str, str]]:
+    names = []
+    for value in text.rstrip(" \x00").split("\\"):
+        groups = value.split("=")
+        name = {"Alphabetic": groups[0]}
+        if len(groups) > 1:
+            name["Ideographic"] = groups[1]
+        if len(groups) > 2:
+            name["Phonetic"] = groups[2]
+        names.append(name)
+    return names
+
+
+def _text_values(vr: str, text: str) -> list[Any] | None:
+    if vr in ("LT", "ST", "UT"):
+        return [text.rstrip("\x00 ")]
+    if vr == "UR":
+        return [text.rstrip()]
+    if vr in ("LO", "SH", "UC"):
+        return _strings(text, lambda s: s.rstrip("\x00 "))
+    if vr == "AE":
+        return [s.strip() for s in _multi(text)]
+    if vr in ("DA", "TM", "DT"):
+        return [s.rstrip() for s in _multi(text)]
+    if vr in ("AS", "CS", "UI"):
+        return _multi(text)
+    if vr == "DS":
+        return _numbers(text, float)
+    if vr == "IS":
+        return _numbers(text, int)
+    if vr == "PN":
+        return _person_names(text)
+    return None
+
+
+def raw_element_json(vr: str, value: bytes, codec: str) -> dict[str, Any] | None:
+    """DICOM JSON of one element given its VR and value bytes (little endian).
+
+    Args:
+        vr: the element's VR, as encoded or from the data dictionary.
+        value: the encoded value, padding included.
+        codec: the Python codec of the dataset's Specific Character Set.
+
+    Returns:
+        ``{"vr": ..., "Value": [...]}`` (no ``Value`` when empty), or None when
+        this element needs pydicom.
+    """
+    if vr in _BINARY:
+        if not value:
+            return {"vr": vr}
+        code = _BINARY[vr]
+        size = struct.calcsize(code)
+        if len(value) % size:
+            return None
+        return {"vr": vr, "Value": list(struct.unpack(f"<{len(value) // size}{code}", value))}
+    if vr == "AT":
+        if not value or len(value) % 4:
+            return None
+        pairs = struct.unpack(f"<{len(value) // 2}H", value)
+        return {"vr": vr, "Value": [f"{pairs[i]:04X}{pairs[i + 1]:04X}"
+                                    for i in range(0, len(pairs), 2)]}
+    if vr not in _CHARSET_VRS and vr not in _OTHER_TEXT:
+        return None
+    if not value.strip(b" \x00"):
+        return {"vr": vr}
+    try:
+        text = value.decode(codec if vr in _CHARSET_VRS else "latin_1")
+    except UnicodeDecodeError:
+        return None
+    values = _text_values(vr, text)
+    if values is None:
+        return None
+    return {"vr": vr, "Value": values}
+
+
+#: String VRs decoded with the default repertoire whatever the character set.
+_OTHER_TEXT = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI", "UR"})
