@@ -18,6 +18,7 @@ from pynetdicom import AE, Association, evt
 from pynetdicom.presentation import PresentationContext
 
 from imaging_common.exceptions import PeerError
+from imaging_common.reactor import make_prompt
 from imaging_common.settings import Node, Settings
 from imaging_common.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
@@ -32,12 +33,14 @@ DUL_LOOP_DELAY = 0.0002
 
 
 def set_tcp_nodelay(event: evt.Event) -> None:
-    """EVT_CONN_OPEN handler: no Nagle's algorithm, a short transport poll."""
+    """EVT_CONN_OPEN handler: no Nagle's algorithm, a short transport poll,
+    and an acceptor loop that serves messages without delay."""
     sock = event.assoc.dul.socket
     raw = getattr(sock, "socket", None)
     if raw is not None:
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     event.assoc.dul._run_loop_delay = DUL_LOOP_DELAY
+    make_prompt(event.assoc)
 
 
 #: Handlers to bind on every association, requested or accepted.

@@ -1,4 +1,4 @@
-"""Checks on encoded datasets that pydicom's lenient reader does not make.
+"""Encoded datasets: Part 10 framing, and checks pydicom's lenient reader does not make.
 
 pydicom reads a truncated byte string without complaint: it returns the
 elements it found and a short last value. An archive must refuse such a
@@ -11,8 +11,9 @@ from __future__ import annotations
 import struct
 
 from imaging_common.exceptions import DicomInputError
+from imaging_common.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
-__all__ = ["check_complete", "dataset_offset"]
+__all__ = ["check_complete", "dataset_offset", "part10"]
 
 # VRs with a 2-byte reserved field and a 4-byte length in explicit VR (PS3.5 7.1.2).
 _LONG_VRS = frozenset(
@@ -34,6 +35,45 @@ def dataset_offset(encoded: bytes) -> int:
         raise DicomInputError("the file meta information is missing or malformed")
     (group_length,) = struct.unpack_from("<I", encoded, 140)
     return 144 + group_length
+
+
+def _meta_element(group_element: int, vr: bytes, value: bytes) -> bytes:
+    """One explicit VR little endian file meta element (PS3.10 7.1)."""
+    tag = struct.pack("<HH", 0x0002, group_element)
+    if vr == b"OB":
+        return tag + vr + b"\x00\x00" + struct.pack("<I", len(value)) + value
+    return tag + vr + struct.pack("<H", len(value)) + value
+
+
+def _padded(text: str, pad: bytes) -> bytes:
+    try:
+        value = text.encode("ascii")
+    except UnicodeEncodeError:
+        raise DicomInputError(f"not an ASCII identifier: {text!r}") from None
+    return value + pad if len(value) % 2 else value
+
+
+def part10(dataset: bytes, sop_class_uid: str, sop_instance_uid: str,
+           transfer_syntax_uid: str, source_ae_title: str) -> bytes:
+    """Frame an encoded dataset as a DICOM file: preamble, prefix, file meta.
+
+    The file meta information (PS3.10 7.1) names this implementation and
+    ``source_ae_title``, the AE that sent the dataset.
+
+    Raises:
+        DicomInputError: a UID or the AE title is not ASCII.
+    """
+    elements = b"".join((
+        _meta_element(0x0001, b"OB", b"\x00\x01"),
+        _meta_element(0x0002, b"UI", _padded(sop_class_uid, b"\x00")),
+        _meta_element(0x0003, b"UI", _padded(sop_instance_uid, b"\x00")),
+        _meta_element(0x0010, b"UI", _padded(transfer_syntax_uid, b"\x00")),
+        _meta_element(0x0012, b"UI", _padded(IMPLEMENTATION_CLASS_UID, b"\x00")),
+        _meta_element(0x0013, b"SH", _padded(IMPLEMENTATION_VERSION_NAME, b" ")),
+        _meta_element(0x0016, b"AE", _padded(source_ae_title.strip(), b" ")),
+    ))
+    group_length = _meta_element(0x0000, b"UL", struct.pack("<I", len(elements)))
+    return b"".join((b"\x00" * 128, b"DICM", group_length, elements, dataset))
 
 
 class _Walker:

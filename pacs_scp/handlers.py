@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import threading
+from io import BytesIO
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, cast
@@ -20,6 +21,7 @@ from pynetdicom.dimse_primitives import C_FIND, C_GET, C_MOVE, C_STORE, N_ACTION
 from sqlalchemy.orm import Session, sessionmaker
 
 from imaging_common.dimse import NODELAY_HANDLERS, associate, make_ae
+from imaging_common.encoding import part10
 from imaging_common.exceptions import DicomInputError, PeerError
 from imaging_common.logs import get_logger
 from imaging_common.settings import Settings
@@ -80,10 +82,14 @@ def handle_echo(event: evt.Event, ctx: PacsContext) -> int:
 def handle_store(event: evt.Event, ctx: PacsContext) -> int | Dataset:
     """C-STORE: keep the instance as received; success only once durable."""
     request = cast(C_STORE, event.request)
+    transfer_syntax = event.context.transfer_syntax
     try:
+        encoded = part10(cast(BytesIO, request.DataSet).getvalue(),
+                         str(request.AffectedSOPClassUID), str(request.AffectedSOPInstanceUID),
+                         transfer_syntax, _peer(event))
         result = ctx.store.store(
-            event.encoded_dataset(),
-            transfer_syntax_uid=event.context.transfer_syntax,
+            encoded,
+            transfer_syntax_uid=transfer_syntax,
             calling_ae_title=_peer(event),
             expected_sop_class_uid=str(request.AffectedSOPClassUID),
             expected_sop_instance_uid=str(request.AffectedSOPInstanceUID),

@@ -13,13 +13,13 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 from pydicom.datadict import DicomDictionary, dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag, Tag
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from imaging_common.dicom_json import encoding_of, raw_element_json
@@ -188,88 +188,65 @@ def record_from_dataset(dataset: Dataset) -> InstanceRecord:
     )
 
 
-def _upsert_patient(session: Session, record: InstanceRecord) -> Patient:
+def _patient_columns(record: InstanceRecord) -> dict[str, Any]:
     v = record.values
-    patient = session.scalars(
-        select(Patient).where(
-            Patient.patient_id == v["PatientID"],
-            Patient.issuer_of_patient_id == v["IssuerOfPatientID"],
-        )
-    ).one_or_none()
-    if patient is None:
-        patient = Patient(patient_id=v["PatientID"], issuer_of_patient_id=v["IssuerOfPatientID"])
-        session.add(patient)
-    _set_if_changed(
-        patient,
-        patient_name=v["PatientName"],
-        patient_name_key=v["PatientName"].upper(),
-        patient_birth_date=v["PatientBirthDate"],
-        patient_sex=v["PatientSex"],
-        attributes=_merged(patient.attributes, record.attributes[Level.PATIENT]),
-    )
-    return patient
+    return {
+        "patient_name": v["PatientName"],
+        "patient_name_key": v["PatientName"].upper(),
+        "patient_birth_date": v["PatientBirthDate"],
+        "patient_sex": v["PatientSex"],
+        "attributes": record.attributes[Level.PATIENT],
+    }
 
 
-def _upsert_study(session: Session, record: InstanceRecord, patient: Patient) -> Study:
+def _study_columns(record: InstanceRecord) -> dict[str, Any]:
     v = record.values
-    study = session.scalars(
-        select(Study).where(Study.study_instance_uid == record.study_instance_uid)
-    ).one_or_none()
-    if study is None:
-        study = Study(study_instance_uid=record.study_instance_uid, patient=patient)
-        session.add(study)
-    elif study.patient_pk != patient.pk:
-        raise StudyConflictError(
-            f"study belongs to another patient: {record.study_instance_uid}"
-        )
-    _set_if_changed(
-        study,
-        study_date=v["StudyDate"],
-        study_time=v["StudyTime"],
-        study_time_key=time_key(v["StudyTime"]) if v["StudyTime"] else "",
-        accession_number=v["AccessionNumber"],
-        study_id=v["StudyID"],
-        study_description=v["StudyDescription"],
-        referring_physician_name=v["ReferringPhysicianName"],
-        referring_physician_name_key=v["ReferringPhysicianName"].upper(),
-        attributes=_merged(study.attributes, record.attributes[Level.STUDY]),
-    )
-    return study
+    return {
+        "study_date": v["StudyDate"],
+        "study_time": v["StudyTime"],
+        "study_time_key": time_key(v["StudyTime"]) if v["StudyTime"] else "",
+        "accession_number": v["AccessionNumber"],
+        "study_id": v["StudyID"],
+        "study_description": v["StudyDescription"],
+        "referring_physician_name": v["ReferringPhysicianName"],
+        "referring_physician_name_key": v["ReferringPhysicianName"].upper(),
+        "attributes": record.attributes[Level.STUDY],
+    }
 
 
-def _upsert_series(session: Session, record: InstanceRecord, study: Study) -> Series:
+def _series_columns(record: InstanceRecord) -> dict[str, Any]:
     v = record.values
-    series = session.scalars(
-        select(Series).where(Series.series_instance_uid == record.series_instance_uid)
-    ).one_or_none()
-    if series is None:
-        series = Series(series_instance_uid=record.series_instance_uid, study=study)
-        session.add(series)
-    elif series.study_pk != study.pk:
-        raise DicomInputError(
-            f"series belongs to another study: {record.series_instance_uid}"
-        )
-    _set_if_changed(
-        series,
-        modality=v["Modality"],
-        series_number=v["SeriesNumber"],
-        series_description=v["SeriesDescription"],
-        series_date=v["SeriesDate"],
-        laterality=v["Laterality"] or v["ImageLaterality"],
-        attributes=_merged(series.attributes, record.attributes[Level.SERIES]),
-    )
-    return series
+    return {
+        "modality": v["Modality"],
+        "series_number": v["SeriesNumber"],
+        "series_description": v["SeriesDescription"],
+        "series_date": v["SeriesDate"],
+        "laterality": v["Laterality"] or v["ImageLaterality"],
+        "attributes": record.attributes[Level.SERIES],
+    }
 
 
-def _merged(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
-    """Return the level's attributes with the newest instance's values winning."""
-    return {**old, **new} if old else new
+def _upsert(connection: Connection, table: Table, keys: dict[str, Any],
+            columns: dict[str, Any]) -> Row[Any] | None:
+    """Insert a row, or update the columns that changed; return the old row.
+
+    The level's ``attributes`` are merged, the newest instance's values winning.
+    """
+    where = [table.c[name] == value for name, value in keys.items()]
+    old = connection.execute(select(table).where(*where)).first()
+    if old is None:
+        connection.execute(insert(table).values(**keys, **columns))
+        return None
+    columns = {**columns, "attributes": {**(old.attributes or {}), **columns["attributes"]}}
+    changed = {name: value for name, value in columns.items() if getattr(old, name) != value}
+    if changed:
+        connection.execute(update(table).where(table.c.pk == old.pk).values(**changed))
+    return old
 
 
-def _set_if_changed(row: Any, **columns: Any) -> None:
-    for name, value in columns.items():
-        if getattr(row, name) != value:
-            setattr(row, name, value)
+def _pk(connection: Connection, table: Table, keys: dict[str, Any]) -> int:
+    where = [table.c[name] == value for name, value in keys.items()]
+    return int(connection.execute(select(table.c.pk).where(*where)).scalar_one())
 
 
 @dataclass(frozen=True)
@@ -331,22 +308,34 @@ class ParentCache:
                 self._keys.popitem(last=False)
 
 
-def upsert_parents(session: Session, record: InstanceRecord) -> int:
+def upsert_parents(connection: Connection, record: InstanceRecord) -> int:
     """Create or update the patient, study and series rows; return the series key.
 
     Raises:
         StudyConflictError: the study is indexed under another patient.
         DicomInputError: the series is indexed under another study.
     """
-    patient = _upsert_patient(session, record)
-    session.flush()
-    study = _upsert_study(session, record, patient)
-    session.flush()
-    series = _upsert_series(session, record, study)
-    session.flush()
-    return series.pk
+    v = record.values
+    patient_keys = {"patient_id": v["PatientID"], "issuer_of_patient_id": v["IssuerOfPatientID"]}
+    _upsert(connection, _PATIENT, patient_keys, _patient_columns(record))
+    patient_pk = _pk(connection, _PATIENT, patient_keys)
+    study_keys = {"study_instance_uid": record.study_instance_uid}
+    old_study = _upsert(connection, _STUDY, study_keys,
+                        {"patient_pk": patient_pk, **_study_columns(record)})
+    if old_study is not None and old_study.patient_pk != patient_pk:
+        raise StudyConflictError(f"study belongs to another patient: {record.study_instance_uid}")
+    study_pk = _pk(connection, _STUDY, study_keys)
+    series_keys = {"series_instance_uid": record.series_instance_uid}
+    old_series = _upsert(connection, _SERIES, series_keys,
+                         {"study_pk": study_pk, **_series_columns(record)})
+    if old_series is not None and old_series.study_pk != study_pk:
+        raise DicomInputError(f"series belongs to another study: {record.series_instance_uid}")
+    return _pk(connection, _SERIES, series_keys)
 
 
+_PATIENT = cast(Table, Patient.__table__)
+_STUDY = cast(Table, Study.__table__)
+_SERIES = cast(Table, Series.__table__)
 _EXISTING_FILE = select(Instance.checksum, Instance.file_path).where(
     Instance.sop_instance_uid == bindparam("uid")
 )

@@ -36,8 +36,10 @@ log = get_logger(__name__)
 def build_context(settings: Settings) -> PacsContext:
     """Open the index and the archive folder, creating them if needed."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # A server's connections can drop while idle; a SQLite file's cannot.
+    remote = not settings.database_url.startswith("sqlite")
     engine = create_engine(settings.database_url, pool_size=settings.max_associations + 4,
-                           max_overflow=8, pool_pre_ping=True)
+                           max_overflow=8, pool_pre_ping=remote)
     sqlite_pragmas(engine)
     Base.metadata.create_all(engine)
     sessions = sessionmaker(engine, expire_on_commit=False)

@@ -172,8 +172,7 @@ class InstanceStore:
                     series_pk = self.parents.get(key)
                     parents_changed = series_pk is None
                     if series_pk is None:
-                        with Session(bind=connection) as session:
-                            series_pk = upsert_parents(session, record)
+                        series_pk = upsert_parents(connection, record)
                     put_instance(connection, record, series_pk, stored,
                                  replacing=existing is not None)
                 if parents_changed:

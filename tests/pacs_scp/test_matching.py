@@ -75,7 +75,8 @@ def session(database_url: str) -> Iterator[Session]:
     with sessionmaker(engine)() as session:
         for ds in _corpus():
             record = record_from_dataset(ds)
-            put_instance(session.connection(), record, upsert_parents(session, record),
+            put_instance(session.connection(), record,
+                         upsert_parents(session.connection(), record),
                          StoredFile("1.2.840.10008.1.2.1", ds.SOPInstanceUID, 1, "0", "TEST"),
                          replacing=False)
         session.commit()

@@ -1,0 +1,84 @@
+"""An acceptor association that waits for messages instead of polling for them.
+
+pynetdicom's acceptor loop (``Association._run_reactor`` in pynetdicom 3.0)
+sleeps 1 ms before each look at its message queue, and a synchronous exchange
+pays that on every message: a C-STORE requester waits for each response before
+sending the next request. :class:`PromptAcceptor` runs the same loop with the
+same checks in the same order, but blocks on the queue for up to
+:data:`IDLE_WAIT` seconds, so a message is served as soon as it is decoded.
+
+:func:`make_prompt` turns a new acceptor into one; the connection handler in
+:mod:`imaging_common.dimse` calls it before the association starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from typing import cast
+
+from pynetdicom import Association, evt
+
+__all__ = ["IDLE_WAIT", "PromptAcceptor", "make_prompt"]
+
+#: Seconds the loop waits on the message queue before it checks for a
+#: release, an abort, a dead transport or the idle timeout.
+IDLE_WAIT = 0.001
+
+_LOGGER = logging.getLogger("pynetdicom.assoc")
+
+
+class PromptAcceptor(Association):
+    """An acceptor :class:`~pynetdicom.Association` served without polling delay."""
+
+    def _run_reactor(self) -> None:
+        self._is_paused = False
+        while not self._kill:
+            # The pause point lets send_*() from a handler own the DIMSE
+            # queue, exactly as in pynetdicom's loop.
+            self._is_paused = True
+            self._reactor_checkpoint.wait()
+            self._is_paused = False
+            try:
+                context_id, message = self.dimse.msg_queue.get(timeout=IDLE_WAIT)
+            except queue.Empty:
+                message = None
+            if message is not None:
+                self._serve_request(message, cast(int, context_id))
+                continue
+            if self._ended():
+                return
+
+    def _ended(self) -> bool:
+        """Handle a release, an abort, a dead transport or the idle timeout."""
+        if self.is_established and self.acse.is_release_requested():
+            self.acse.send_release(is_response=True)
+            _LOGGER.info("Association Released")
+            self.is_released = True
+            self.is_established = False
+            evt.trigger(self, evt.EVT_RELEASED, {})
+        elif self.acse.is_aborted():
+            _LOGGER.info("Association Aborted")
+            self.dul.receive_pdu(wait=False)  # so that EVT_ACSE_RECV fires
+            self.is_aborted = True
+            self.is_established = False
+            evt.trigger(self, evt.EVT_ABORTED, {})
+        elif self.dul.is_alive() and not self.dul.idle_timer_expired():
+            return False
+        elif self.dul.is_alive():
+            _LOGGER.error("Network timeout reached")
+            if self.network_timeout_response == "A-RELEASE":
+                self._is_paused = True
+                self._reactor_checkpoint.wait()
+                self.release()
+                self._is_paused = False
+            else:
+                self.abort()
+        self.kill()
+        return True
+
+
+def make_prompt(assoc: Association) -> None:
+    """Make a not yet started acceptor association a :class:`PromptAcceptor`."""
+    if assoc.is_acceptor and type(assoc) is Association:
+        assoc.__class__ = PromptAcceptor
