@@ -15,7 +15,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["encoding_of", "raw_element_json"]
+__all__ = ["element_value", "encoding_of", "raw_element_json"]
 
 #: PS3.5 6.1.2.3: text VRs decoded with the dataset's Specific Character Set.
 _CHARSET_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
@@ -126,3 +126,27 @@ def raw_element_json(vr: str, value: bytes, codec: str) -> dict[str, Any] | None
 
 #: String VRs decoded with the default repertoire whatever the character set.
 _OTHER_TEXT = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI", "UR"})
+
+
+def element_value(element: dict[str, Any]) -> Any:
+    """The pydicom value of a DICOM JSON element, or ``...`` if pydicom must read it.
+
+    The inverse of :func:`raw_element_json` for the same VRs: strings and
+    numbers as they are (several values as a list), person names rejoined
+    from their groups, no ``Value`` as an empty value.
+    """
+    vr = element.get("vr")
+    if vr == "SQ" or "InlineBinary" in element or "BulkDataURI" in element:
+        return ...
+    values = element.get("Value")
+    if not values:
+        return None
+    if vr == "PN":
+        values = ["=".join(v[k] for k in _PN_GROUPS if k in v).rstrip("=")
+                  if isinstance(v, dict) else v for v in values]
+    elif vr == "AT":
+        values = [int(v, 16) for v in values]
+    return values[0] if len(values) == 1 else values
+
+
+_PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")

@@ -18,9 +18,10 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from imaging_common.dicom_json import element_value
 from imaging_common.exceptions import DicomInputError
 from imaging_common.levels import UNIQUE_KEYS, Level, level_of_tag
 from pacs_scp.matching import Matcher, parse_matcher
@@ -237,7 +238,7 @@ def response_identifier(
         tag = f"{element.tag:08X}"
         if tag in stored:
             found[tag] = stored[tag]
-    response = Dataset.from_json(found, lambda tag, vr, uri: None) if found else Dataset()
+    response = _dataset_of(found)
     for element in query.identifier:
         keyword = element.keyword
         if keyword in COMPUTED and COMPUTED[keyword] in rows and keyword not in response:
@@ -250,6 +251,21 @@ def response_identifier(
     if _needs_utf8(response):
         response.SpecificCharacterSet = "ISO_IR 192"
     return response
+
+
+def _dataset_of(elements: dict[str, dict[str, Any]]) -> Dataset:
+    """A dataset of stored DICOM JSON elements; sequences go through pydicom."""
+    dataset = Dataset()
+    nested = {}
+    for tag, element in elements.items():
+        value = element_value(element)
+        if value is ...:
+            nested[tag] = element
+        else:
+            dataset.add_new(int(tag, 16), element["vr"], value)
+    if nested:
+        dataset.update(Dataset.from_json(nested, lambda tag, vr, uri: None))
+    return dataset
 
 
 def _add_unique_keys(response: Dataset, rows: dict[Level, Any], level: Level) -> None:
@@ -268,32 +284,40 @@ def _count(entity: Any) -> Any:
     return select(func.count(entity.pk))
 
 
-#: How each computed return key is counted or listed, given the matched rows.
-_COMPUTED_QUERIES: dict[str, Callable[[dict[Level, Any]], Select[Any]]] = {
-    "NumberOfPatientRelatedStudies": lambda r: _count(Study)
-    .where(Study.patient_pk == r[Level.PATIENT].pk),
-    "NumberOfPatientRelatedSeries": lambda r: _count(Series).join(Study)
-    .where(Study.patient_pk == r[Level.PATIENT].pk),
-    "NumberOfPatientRelatedInstances": lambda r: _count(Instance).join(Series).join(Study)
-    .where(Study.patient_pk == r[Level.PATIENT].pk),
-    "NumberOfStudyRelatedSeries": lambda r: _count(Series)
-    .where(Series.study_pk == r[Level.STUDY].pk),
-    "NumberOfStudyRelatedInstances": lambda r: _count(Instance).join(Series)
-    .where(Series.study_pk == r[Level.STUDY].pk),
-    "NumberOfSeriesRelatedInstances": lambda r: _count(Instance)
-    .where(Instance.series_pk == r[Level.SERIES].pk),
-    "ModalitiesInStudy": lambda r: select(Series.modality)
-    .where(Series.study_pk == r[Level.STUDY].pk, Series.modality != "").distinct(),
-    "SOPClassesInStudy": lambda r: select(Instance.sop_class_uid).join(Series)
-    .where(Series.study_pk == r[Level.STUDY].pk).distinct(),
+_PK: Any = bindparam("pk")
+
+#: How each computed return key is counted or listed: a statement built once,
+#: run with the primary key of the level it belongs to.
+_COMPUTED_QUERIES: dict[str, tuple[Level, Select[Any]]] = {
+    "NumberOfPatientRelatedStudies": (
+        Level.PATIENT, _count(Study).where(Study.patient_pk == _PK)),
+    "NumberOfPatientRelatedSeries": (
+        Level.PATIENT, _count(Series).join(Study).where(Study.patient_pk == _PK)),
+    "NumberOfPatientRelatedInstances": (
+        Level.PATIENT,
+        _count(Instance).join(Series).join(Study).where(Study.patient_pk == _PK)),
+    "NumberOfStudyRelatedSeries": (
+        Level.STUDY, _count(Series).where(Series.study_pk == _PK)),
+    "NumberOfStudyRelatedInstances": (
+        Level.STUDY, _count(Instance).join(Series).where(Series.study_pk == _PK)),
+    "NumberOfSeriesRelatedInstances": (
+        Level.SERIES, _count(Instance).where(Instance.series_pk == _PK)),
+    "ModalitiesInStudy": (
+        Level.STUDY,
+        select(Series.modality).where(Series.study_pk == _PK, Series.modality != "")
+        .distinct()),
+    "SOPClassesInStudy": (
+        Level.STUDY,
+        select(Instance.sop_class_uid).join(Series).where(Series.study_pk == _PK).distinct()),
 }
 
 
 def _computed(session: Session, keyword: str, rows: dict[Level, Any]) -> Any:
-    statement = _COMPUTED_QUERIES[keyword](rows)
+    level, statement = _COMPUTED_QUERIES[keyword]
+    result = session.connection().execute(statement, {"pk": rows[level].pk})
     if keyword.startswith("NumberOf"):
-        return session.scalar(statement)
-    return sorted(session.scalars(statement))
+        return result.scalar()
+    return sorted(result.scalars())
 
 
 def _needs_utf8(dataset: Dataset) -> bool:
