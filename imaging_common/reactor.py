@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import logging
 import queue
+import time
 from typing import cast
 
 from pynetdicom import Association, evt
 
-__all__ = ["IDLE_WAIT", "PromptAcceptor", "make_prompt"]
+__all__ = ["IDLE_WAIT", "PromptAcceptor", "make_prompt", "wait_until_sent"]
 
 #: Seconds the loop waits on the message queue before it checks for a
 #: release, an abort, a dead transport or the idle timeout.
@@ -82,3 +83,20 @@ def make_prompt(assoc: Association) -> None:
     """Make a not yet started acceptor association a :class:`PromptAcceptor`."""
     if assoc.is_acceptor and type(assoc) is Association:
         assoc.__class__ = PromptAcceptor
+
+
+def wait_until_sent(assoc: Association, backlog: int = 2, timeout: float = 10.0) -> None:
+    """Wait until at most ``backlog`` messages are waiting to be sent.
+
+    pynetdicom's transport thread reads the socket only when it has nothing
+    left to send, so a handler that yields responses faster than they go out
+    keeps a peer's C-CANCEL unread until every match has been sent, and holds
+    all of them in memory. Calling this before each response keeps a C-FIND
+    or C-GET streaming at the pace of the network.
+    """
+    pending = assoc.dul.to_provider_queue
+    deadline = time.monotonic() + timeout
+    while pending.qsize() > backlog and assoc.is_established:
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.0002)

@@ -24,6 +24,7 @@ from imaging_common.dimse import NODELAY_HANDLERS, associate, make_ae
 from imaging_common.encoding import part10
 from imaging_common.exceptions import DicomInputError, PeerError
 from imaging_common.logs import get_logger
+from imaging_common.reactor import wait_until_sent
 from imaging_common.settings import Settings
 from imaging_common.sop_classes import (
     PATIENT_ROOT_MODELS,
@@ -124,6 +125,7 @@ def handle_find(
     matches = 0
     with ctx.sessions() as session:
         for response in run_query(session, query, ctx.settings.ae_title):
+            wait_until_sent(event.assoc)
             if event.is_cancelled:
                 log.info("find cancelled", peer=_peer(event), matches=matches)
                 yield QueryStatus.CANCEL, None

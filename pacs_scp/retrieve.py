@@ -73,5 +73,7 @@ def fit_to_association(assoc: Association, dataset: Dataset) -> Dataset:
     if transfer_syntax in accepted or transfer_syntax in UNCOMPRESSED_TRANSFER_SYNTAXES:
         return dataset
     if accepted & set(UNCOMPRESSED_TRANSFER_SYNTAXES):
-        dataset.decompress()
+        # A new transfer syntax is not a new instance: keep the SOP Instance UID,
+        # which pydicom replaces by default.
+        dataset.decompress(generate_instance_uid=False)
     return dataset
