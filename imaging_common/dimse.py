@@ -22,24 +22,16 @@ from imaging_common.reactor import make_prompt
 from imaging_common.settings import Node, Settings
 from imaging_common.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
-__all__ = ["DUL_LOOP_DELAY", "NODELAY_HANDLERS", "associate", "make_ae", "set_tcp_nodelay"]
-
-
-#: Seconds pynetdicom's transport loop sleeps when it found nothing to do.
-#: Its default, 1 ms, is paid on every message of a synchronous exchange (a
-#: C-STORE waits for the response before the next request); 0.2 ms costs a
-#: waiting association about 1% of a core and doubles small-message rates.
-DUL_LOOP_DELAY = 0.0002
+__all__ = ["NODELAY_HANDLERS", "associate", "make_ae", "set_tcp_nodelay"]
 
 
 def set_tcp_nodelay(event: evt.Event) -> None:
-    """EVT_CONN_OPEN handler: no Nagle's algorithm, a short transport poll,
-    and an acceptor loop that serves messages without delay."""
+    """EVT_CONN_OPEN handler: no Nagle's algorithm, and the prompt transport
+    and acceptor loop of :mod:`imaging_common.reactor`."""
     sock = event.assoc.dul.socket
     raw = getattr(sock, "socket", None)
     if raw is not None:
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    event.assoc.dul._run_loop_delay = DUL_LOOP_DELAY
     make_prompt(event.assoc)
 
 
