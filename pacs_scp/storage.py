@@ -25,7 +25,6 @@ from imaging_common.exceptions import DicomInputError
 from imaging_common.logs import get_logger
 from pacs_scp.archive import Archive, checksum_of
 from pacs_scp.index import (
-    InstanceRecord,
     ParentCache,
     StoredFile,
     existing_file,
@@ -33,9 +32,9 @@ from pacs_scp.index import (
     is_indexed_path,
     parents_key,
     put_instance,
-    record_from_dataset,
     upsert_parents,
 )
+from pacs_scp.record import InstanceRecord, record_from_dataset
 
 __all__ = ["DatasetMismatchError", "InstanceStore", "Outcome", "StoreResult", "reconcile"]
 

@@ -36,8 +36,8 @@ from imaging_common.builders import Laterality, OphthalmicImage
 from imaging_common.dimse import NODELAY_HANDLERS
 from imaging_common.settings import load_settings
 from imaging_common.uids import new_uid
-from pacs_scp.index import InstanceRecord, StoredFile, put_instance, record_from_dataset
-from pacs_scp.index import upsert_parents
+from pacs_scp.index import StoredFile, put_instance, upsert_parents
+from pacs_scp.record import InstanceRecord, record_from_dataset
 from pacs_scp.server import build_context
 from pacs_scp.storage import parse_header
 

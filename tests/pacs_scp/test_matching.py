@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from imaging_common.exceptions import DicomInputError
 from imaging_common.levels import Level
-from pacs_scp.index import StoredFile, put_instance, record_from_dataset, upsert_parents
+from pacs_scp.index import StoredFile, put_instance, upsert_parents
+from pacs_scp.record import record_from_dataset
 from pacs_scp.matching import DateTimeRange, SingleValue, UidList, Wildcard, parse_matcher, time_key
 from pacs_scp.models import Base, sqlite_pragmas
 from pacs_scp.query import parse_query, run_query

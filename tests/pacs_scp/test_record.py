@@ -22,7 +22,7 @@ from imaging_common.builders import (
 )
 from imaging_common.levels import level_of_tag
 from imaging_common.uids import new_uid
-from pacs_scp.index import BULK_VRS, record_from_dataset
+from pacs_scp.record import BULK_VRS, record_from_dataset
 from tests.factory import as_implicit, make_instance, write
 
 
