@@ -4,7 +4,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEBIAN_TOOLS := dcmtk dicom3tools
 DATA_DIR ?= var
 
 .PHONY: run test venv tools lint clean
@@ -17,11 +16,12 @@ $(STAMP): setup.cfg pyproject.toml
 
 venv: $(STAMP)
 
-# Debian packages the tests use as reference peers and validator.
+# Debian packages the tests use: reference peers, validator, a browser.
 tools:
 	@missing=""; \
 	command -v storescu >/dev/null || missing="$$missing dcmtk"; \
 	command -v dciodvfy >/dev/null || missing="$$missing dicom3tools"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -37,8 +37,8 @@ test: venv tools
 	$(BIN)/python -m pytest
 
 lint: venv
-	$(BIN)/flake8 imaging_common pacs_scp tests scripts
-	$(BIN)/mypy imaging_common pacs_scp
+	$(BIN)/flake8 imaging_common pacs_scp emr tests scripts
+	$(BIN)/mypy imaging_common pacs_scp emr
 
 clean:
 	rm -rf $(VENV) build *.egg-info

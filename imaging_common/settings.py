@@ -26,6 +26,7 @@ __all__ = [
     "Settings",
     "load_network",
     "load_settings",
+    "parse_boolean",
     "service_argument_parser",
     "validate_ae_title",
 ]
@@ -298,7 +299,7 @@ def load_settings(
         dimse_timeout=float(values["dimse_timeout"]),
         network_timeout=float(values["network_timeout"]),
         log_format=log_format,
-        fsync=_boolean(env.get("FOVEA_FSYNC", values["fsync"])),
+        fsync=parse_boolean(env.get("FOVEA_FSYNC", values["fsync"])),
         extra=extra,
     )
 
@@ -313,7 +314,12 @@ def _positive_int(value: Any, where: str) -> int:
     return number
 
 
-def _boolean(value: Any) -> bool:
+def parse_boolean(value: Any) -> bool:
+    """A yes/no setting from TOML or the environment (1/0, true/false, yes/no, on/off).
+
+    Raises:
+        ConfigError: none of those.
+    """
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()

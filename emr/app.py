@@ -1,0 +1,157 @@
+"""The application factory: :func:`create_app` builds one EMR app from a configuration."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, Response, g, render_template, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from emr.audit import protect_audit_log
+from emr.blueprints import register_blueprints
+from emr.blueprints.api import error_response, http_error_response
+from emr.cli import register_commands
+from emr.config import EmrConfig, load_config
+from emr.database import init_database
+from emr.exceptions import EmrError, ValidationError
+from emr.forms import CsrfForm
+from emr.migrate import upgrade
+from emr.security import init_security, may
+from emr.states import OrderState
+from emr.web import CONFIG_KEY, local
+from imaging_common.logs import configure_logging, get_logger
+
+__all__ = ["configure_emr_logging", "create_app"]
+
+log = get_logger("emr")
+
+#: Request bodies larger than this are refused (413) before they are read.
+MAX_BODY_OVERHEAD = 256 * 1024
+
+
+def create_app(config: EmrConfig | None = None) -> Flask:
+    """Build the EMR app.
+
+    Args:
+        config: the configuration; read from the environment and the network
+            file (:func:`emr.config.load_config`) when ``None``, as
+            ``flask --app emr`` does.
+    """
+    if config is None:  # started by ``flask --app emr``: this is the entry point
+        config = load_config()
+        configure_emr_logging(config.log_format)
+    app = Flask(__name__)
+    _flask_settings(app, config)
+    app.extensions[CONFIG_KEY] = config
+    database = init_database(app, config.database_url)
+    if config.auto_migrate:
+        upgrade(database.engine)
+    protect_audit_log()
+    _request_log(app)
+    init_security(app)
+    register_blueprints(app)
+    register_commands(app)
+    _error_handlers(app)
+    _templates(app)
+    return app
+
+
+def configure_emr_logging(log_format: str) -> None:
+    """Configure logging for an EMR process (an entry point calls this once)."""
+    configure_logging(log_format)
+    # Werkzeug's access log writes whole URLs, whose query strings can carry a
+    # searched name or MRN; the app logs each request's route instead.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _flask_settings(app: Flask, config: EmrConfig) -> None:
+    secure = config.session_cookie_secure
+    app.config.update(
+        SECRET_KEY=config.secret_key,
+        TESTING=config.environment == "testing",
+        SESSION_COOKIE_NAME="fovea_emr_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=secure,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=config.session_lifetime,
+        WTF_CSRF_TIME_LIMIT=int(config.session_lifetime.total_seconds()),
+        WTF_CSRF_SSL_STRICT=True,
+        # A result carries up to two base64 heat maps (4/3 of their size each).
+        MAX_CONTENT_LENGTH=3 * config.max_heatmap_bytes + MAX_BODY_OVERHEAD,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented order
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _page(status: int, title: str, message: str) -> tuple[str, int]:
+    return render_template("error.html", status=status, title=title, message=message), status
+
+
+def _error_handlers(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError) -> tuple[str, int]:
+        log.warning("CSRF check failed", path=request.path)
+        return _page(400, "The form has expired",
+                     "The form was not accepted (missing or expired security token). "
+                     "Go back, reload the page and try again.")
+
+    @app.errorhandler(EmrError)
+    def domain_error(exc: EmrError) -> Any:
+        if _wants_json():
+            fields = exc.fields if isinstance(exc, ValidationError) else None
+            return error_response(exc.status, exc.code, str(exc), fields)
+        return _page(exc.status, "Not possible", str(exc))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        if _wants_json():
+            return http_error_response(exc)
+        return _page(exc.code or 500, exc.name, exc.description or "")
+
+    @app.errorhandler(PermissionError)
+    def forbidden(exc: PermissionError) -> Any:
+        if _wants_json():
+            return error_response(403, "forbidden", str(exc))
+        return _page(403, "Forbidden", str(exc))
+
+
+def _format_time(moment: datetime | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
+    shown = local(moment)
+    return shown.strftime(pattern) if shown else ""
+
+
+def _templates(app: Flask) -> None:
+    app.jinja_env.filters["local"] = _format_time
+    app.jinja_env.globals.update(may=may, OrderState=OrderState)
+
+    @app.context_processor
+    def layout() -> dict[str, Any]:
+        logged_in = bool(getattr(current_user, "is_authenticated", False))
+        return {"logout_form": CsrfForm() if logged_in else None}
+
+
+def _request_log(app: Flask) -> None:
+    """One line per request: method, route, status, time; no query string, no patient data."""
+    @app.before_request
+    def start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def log_request(response: Response) -> Response:
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        user = getattr(current_user, "id", None) if current_user else None
+        log.info("request", method=request.method, route=str(request.url_rule or "-"),
+                 status=response.status_code, ms=round(elapsed * 1000, 1), user_id=user)
+        return response

@@ -1,0 +1,160 @@
+"""Reports and review: the screening report, the ophthalmologists' queue and
+sign-off, heat maps, and the training-label export."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, time
+
+from flask import (Blueprint, Response, abort, flash, redirect, render_template, request,
+                   stream_with_context, url_for)
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.orm import undefer
+from werkzeug.wrappers import Response as BaseResponse
+
+from emr.audit import record
+from emr.database import session
+from emr.decision import GUIDELINE_SOURCES, GUIDELINE_TABLE
+from emr.exceptions import TransitionRefused, ValidationError
+from emr.forms import EYE_NAMES, review_form, show_errors
+from emr.grading import DrGrade
+from emr.labels import label_rows, labels_csv
+from emr.models import AiResult, EyeResult, Order
+from emr.orders import OrderFilter, get_order, list_orders
+from emr.reports import build_report
+from emr.review import EyeReview, review_result
+from emr.security import current_actor, may, require
+from emr.states import OrderState
+from emr.web import app_config, parse_date
+
+bp = Blueprint("reports", __name__)
+
+Page = str | tuple[str, int] | BaseResponse
+
+
+def _render(order: Order, form: FlaskForm | None, status: int = 200) -> tuple[str, int]:
+    report = build_report(order)
+    if form is None and report.result is not None and may("reports.review"):
+        form = review_form(tuple(e.laterality for e in report.eyes))
+    return render_template("reports/report.html", report=report, form=form,
+                           eye_names=EYE_NAMES, guideline_table=GUIDELINE_TABLE,
+                           guideline_sources=GUIDELINE_SOURCES,
+                           can_review=may("reports.review") and order.state in (
+                               OrderState.AI_DONE, OrderState.REVIEWED)), status
+
+
+@bp.get("/orders/<int:order_id>/report")
+@require("reports.view")
+def report(order_id: int) -> tuple[str, int]:
+    db = session()
+    order = get_order(db, order_id)
+    record(db, current_actor(), "report.view", patient_id=order.patient_id, order_id=order.id)
+    db.commit()
+    return _render(order, None)
+
+
+def _eye_review(form: FlaskForm, eye: EyeResult) -> EyeReview:
+    prefix = eye.laterality
+    grade_text = form[f"{prefix}_grade"].data or ""
+    macula = form[f"{prefix}_maculopathy"].data or ""
+    grade = None if grade_text in ("", "ungradable") else int(grade_text)
+    maculopathy = {"yes": True, "no": False, "unknown": None}.get(macula, eye.maculopathy)
+    return EyeReview(laterality=prefix, decision=form[f"{prefix}_decision"].data or "",
+                     grade=grade, maculopathy=maculopathy,
+                     comment=form[f"{prefix}_comment"].data or "")
+
+
+GRADE_VALUES = {"", "ungradable", *(str(g.value) for g in DrGrade)}
+
+
+def _corrections_complete(form: FlaskForm, eyes: tuple[str, ...]) -> bool:
+    """Every correction names a grade; grade and maculopathy are offered values."""
+    complete = True
+    for eye in eyes:
+        grade, macula = form[f"{eye}_grade"], form[f"{eye}_maculopathy"]
+        if (grade.data or "") not in GRADE_VALUES:
+            grade.errors = ["not a grade"]
+        elif form[f"{eye}_decision"].data == "correct" and not grade.data:
+            grade.errors = ["choose the corrected grade"]
+        if macula.data not in {"", "yes", "no", "unknown", None}:
+            macula.errors = ["present, absent or not assessed"]
+        complete = complete and not grade.errors and not macula.errors
+    return complete
+
+
+@bp.post("/orders/<int:order_id>/review")
+@require("reports.review")
+def review(order_id: int) -> Page:
+    db = session()
+    order = get_order(db, order_id)
+    result = order.current_result
+    if result is None:
+        abort(404)
+    eyes = tuple(e.laterality for e in result.eyes)
+    form = review_form(eyes)
+    if not form.validate_on_submit():
+        return _render(order, form, 422)
+    if not _corrections_complete(form, eyes):
+        return _render(order, form, 422)
+    try:
+        reviews = [_eye_review(form, e) for e in result.eyes]
+        review_result(db, order, result, reviews, current_actor())
+        db.commit()
+    except ValidationError as exc:
+        db.rollback()
+        show_errors(form, exc)
+        return _render(get_order(db, order_id), form, 422)
+    except TransitionRefused as exc:
+        db.rollback()
+        flash(str(exc), "error")
+        return _render(get_order(db, order_id), form, 409)
+    flash("Review signed.", "success")
+    return redirect(url_for("reports.report", order_id=order.id))
+
+
+@bp.get("/orders/<int:order_id>/results/<int:result_id>/heatmap/<eye>.png")
+@require("reports.view")
+def heatmap(order_id: int, result_id: int, eye: str) -> Response:
+    db = session()
+    row = db.scalar(select(EyeResult).join(EyeResult.result).options(undefer(EyeResult.heatmap))
+                    .where(AiResult.order_id == order_id, AiResult.id == result_id,
+                           EyeResult.laterality == eye))
+    if row is None or row.heatmap is None:
+        abort(404)
+    order = get_order(db, order_id)
+    record(db, current_actor(), "report.heatmap.view", patient_id=order.patient_id,
+           order_id=order_id, detail={"result": result_id, "eye": eye})
+    db.commit()
+    return Response(row.heatmap, mimetype=row.heatmap_media_type)
+
+
+@bp.get("/reviews")
+@require("reports.review")
+def queue() -> str:
+    db = session()
+    orders = list_orders(db, OrderFilter(states=(OrderState.AI_DONE,)), limit=200)
+    record(db, current_actor(), "order.list", detail={"results": len(orders),
+                                                      "page": "review queue"})
+    db.commit()
+    return render_template("reports/queue.html", orders=orders)
+
+
+@bp.get("/labels.csv")
+@require("labels.export")
+def labels() -> Response:
+    since_day = parse_date(request.args.get("since"))
+    since = datetime.combine(since_day, time.min, app_config().zone) if since_day else None
+    corrections_only = request.args.get("corrections") == "1"
+    db = session()
+    record(db, current_actor(), "labels.export",
+           detail={"since": since_day, "corrections_only": corrections_only})
+    db.commit()
+
+    def generate() -> Iterator[str]:
+        # Runs while the response streams, after the view's own teardown: it
+        # takes a session of its own, which the streaming context closes.
+        yield from labels_csv(label_rows(session(), since, corrections_only))
+    response = Response(stream_with_context(generate()), mimetype="text/csv")
+    response.headers["Content-Disposition"] = "attachment; filename=fovea-labels.csv"
+    return response

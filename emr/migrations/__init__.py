@@ -1,0 +1,1 @@
+"""Alembic migrations of the EMR's database; :mod:`emr.migrate` runs them."""

@@ -1,0 +1,21 @@
+"""The EMR's tables (SQLAlchemy 2.0 typed declarative models).
+
+- :mod:`~emr.models.accounts`: users and log-in attempts.
+- :mod:`~emr.models.patients`: patients.
+- :mod:`~emr.models.orders`: orders and their state transitions.
+- :mod:`~emr.models.results`: AI results per eye and reviews.
+- :mod:`~emr.models.audit`: the append-only audit log.
+"""
+
+from emr.models.accounts import LoginAttempt, Role, User
+from emr.models.audit import AuditEntry
+from emr.models.base import Base, utcnow
+from emr.models.orders import Laterality, Order, OrderTransition, Priority
+from emr.models.patients import Patient, Sex
+from emr.models.results import AiResult, Decision, EyeResult, Review
+
+__all__ = [
+    "AiResult", "AuditEntry", "Base", "Decision", "EyeResult", "Laterality", "LoginAttempt",
+    "Order", "OrderTransition", "Patient", "Priority", "Review", "Role", "Sex", "User",
+    "utcnow",
+]

@@ -1,0 +1,94 @@
+"""A nurse in real headless Chromium: log in, register a patient (after a mistake),
+prescribe a screening, see the order, log out.
+
+Needs Playwright (``pip install playwright``) and Debian's ``chromium`` package; the
+test skips with a message where either is missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from .conftest import PASSWORD
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'emr.db'}"
+
+
+@pytest.fixture
+def server(app: Flask) -> Iterator[str]:
+    """The app behind a real HTTP server on a free port; bound (ready) once made."""
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{http.server_port}"
+    http.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def page(server: str) -> Iterator[Any]:
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium package is not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox"])
+        page = browser.new_page(base_url=server)
+        page.set_default_timeout(15000)
+        yield page
+        browser.close()
+
+
+def test_nurse_registers_prescribes_and_logs_out(page: Any, tmp_path: Path) -> None:
+    p, expect = page, sync_api.expect
+    p.goto("/")
+    expect(p.get_by_role("heading", name="Log in")).to_be_visible()
+    p.get_by_label("User name").fill("nurse")
+    p.get_by_label("Password").fill(PASSWORD)
+    p.get_by_role("button", name="Log in").click()
+    expect(p.get_by_role("heading", name="Patients")).to_be_visible()
+
+    p.get_by_role("link", name="Register a patient").click()
+    p.get_by_label("MRN (patient ID)").fill("BR-001")
+    p.get_by_label("Family name").fill("Browser")
+    p.get_by_label("Given name").fill("Bea")
+    p.get_by_label("Birth date").fill("2999-01-01")
+    p.get_by_label("Sex").select_option("F")
+    p.get_by_role("button", name="Save").click()
+    expect(p.get_by_text("the birth date is in the future")).to_be_visible()
+    expect(p.get_by_text("nothing was saved")).to_be_visible()
+
+    p.get_by_label("Birth date").fill("1958-06-30")
+    p.get_by_role("button", name="Save").click()
+    expect(p.get_by_text("Patient registered.")).to_be_visible()
+    expect(p.get_by_role("heading", name="BROWSER, Bea")).to_be_visible()
+
+    p.get_by_role("link", name="Prescribe AI DR screening").click()
+    when = (datetime.now() + timedelta(days=1)).replace(hour=9, minute=30)
+    p.get_by_label("Appointment").fill(when.strftime("%Y-%m-%dT%H:%M"))
+    p.get_by_label("Right eye (OD)").check()
+    p.get_by_role("button", name="Prescribe").click()
+    expect(p.get_by_text("Screening prescribed: accession number FV")).to_be_visible()
+    expect(p.get_by_text("Scheduled Procedure Step ID")).to_be_visible()
+    p.screenshot(path=str(tmp_path / "order.png"), full_page=True)
+
+    p.get_by_role("link", name="Orders").click()
+    expect(p.get_by_text("BROWSER, Bea (BR-001)")).to_be_visible()
+    p.get_by_role("button", name="Log out").click()
+    expect(p.get_by_text("You are logged out.")).to_be_visible()
+    p.goto("/orders")
+    expect(p.get_by_role("heading", name="Log in")).to_be_visible()

@@ -1,0 +1,173 @@
+"""AI results over the API: validation, idempotent posting, newer model versions, heat maps."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from PIL import Image
+from sqlalchemy import func, select
+
+from emr.database import session
+from emr.models import AiResult, EyeResult
+
+from .conftest import (TO_AI_RUNNING, AuthActions, Seeded, add_order, add_patient, bearer,
+                       eye_body, load_order, move, result_body)
+
+
+def post(client: FlaskClient, order_id: int, body: dict[str, Any]) -> Any:
+    return client.post(f"/api/v1/orders/{order_id}/results", json=body, headers=bearer("ai"))
+
+
+def count_results(app: Flask) -> int:
+    with app.app_context():
+        return int(session().scalar(select(func.count(AiResult.id))) or 0)
+
+
+def png() -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_a_result_is_stored_and_moves_the_order_to_ai_done(app: Flask,
+                                                           client: FlaskClient) -> None:
+    order_id = add_order(app, add_patient(app))
+    move(client, order_id, *TO_AI_RUNNING)
+    body = result_body(right=2, left=0)
+    response = post(client, order_id, body)
+    assert response.status_code == 201
+    assert response.headers["Location"].endswith(f"/api/v1/orders/{order_id}/results")
+    stored = response.json
+    assert stored["model"] == {"name": "fovea-effnet", "version": "1.0.0"}
+    assert stored["sr_sop_instance_uid"] == body["sr_sop_instance_uid"]
+    right, left = stored["eyes"]
+    assert (right["laterality"], right["grade"], right["referable"]) == ("R", 2, True)
+    assert (left["laterality"], left["grade"], left["referable"]) == ("L", 0, False)
+    assert right["grade_label"] == "Moderate non-proliferative diabetic retinopathy"
+    order = load_order(app, order_id)
+    assert order.state.value == "ai_done"
+    assert (order.transitions[-1].to_state.value, order.transitions[-1].service) == ("ai_done",
+                                                                                     "ai")
+
+
+def test_the_same_result_twice_is_stored_once(app: Flask, client: FlaskClient) -> None:
+    order_id = add_order(app, add_patient(app))
+    move(client, order_id, *TO_AI_RUNNING)
+    body = result_body(right=1, left=1)
+    first = post(client, order_id, body)
+    second = post(client, order_id, dict(reversed(list(body.items()))))  # key order is no matter
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json["id"] == second.json["id"]
+    assert count_results(app) == 1
+    assert [t.to_state.value for t in load_order(app, order_id).transitions].count("ai_done") == 1
+
+
+def test_a_different_result_under_the_same_version_conflicts(app: Flask,
+                                                             client: FlaskClient) -> None:
+    order_id = add_order(app, add_patient(app))
+    move(client, order_id, *TO_AI_RUNNING)
+    assert post(client, order_id, result_body(right=0, left=0)).status_code == 201
+    changed = post(client, order_id, result_body(right=3, left=0))
+    assert changed.status_code == 409
+    assert "already posted a different result" in changed.json["error"]["message"]
+    assert count_results(app) == 1
+
+
+def test_a_newer_model_version_adds_a_result(app: Flask, client: FlaskClient,
+                                             auth: AuthActions) -> None:
+    order_id = add_order(app, add_patient(app))
+    move(client, order_id, *TO_AI_RUNNING)
+    assert post(client, order_id, result_body(right=1, left=0, version="1.0.0")).status_code == 201
+    too_early = post(client, order_id, result_body(right=2, left=0, version="1.1.0"))
+    assert too_early.status_code == 409  # the order must be queued and running again
+    move(client, order_id, "ai_queued", "ai_running")
+    newer = post(client, order_id, result_body(right=2, left=0, version="1.1.0"))
+    assert newer.status_code == 201
+    listed = client.get(f"/api/v1/orders/{order_id}/results", headers=bearer("reader")).json
+    assert [r["model"]["version"] for r in listed["results"]] == ["1.0.0", "1.1.0"]
+    auth.login("nurse")
+    report = auth.client.get(f"/orders/{order_id}/report").text
+    assert "fovea-effnet 1.1.0" in report
+    assert "Earlier results for this order" in report and "fovea-effnet 1.0.0" in report
+
+
+def test_a_result_needs_the_order_to_be_running(app: Flask, client: FlaskClient) -> None:
+    order_id = add_order(app, add_patient(app))
+    move(client, order_id, "in_progress", "acquired")
+    response = post(client, order_id, result_body())
+    assert response.status_code == 409 and "ai_running" in response.json["error"]["message"]
+    assert count_results(app) == 0
+
+
+def ungradable_with_grade() -> dict[str, Any]:
+    eye = eye_body("R", 1)
+    eye["image_quality"] = "ungradable"
+    return result_body(eyes=[eye, eye_body("L", 0)])
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    (result_body(eyes=[eye_body("R", 0, probabilities=[0.5, 0.5, 0.5, 0, 0]),
+                       eye_body("L", 0)]), "eyes[0].probabilities"),
+    (result_body(eyes=[eye_body("R", 0, probabilities=[1.0]), eye_body("L", 0)]),
+     "eyes[0].probabilities"),
+    (ungradable_with_grade(), "eyes[0].grade"),
+    (result_body(eyes=[{**eye_body("R", 4), "grade": 7}, eye_body("L", 0)]), "eyes[0].grade"),
+    (result_body(eyes=[eye_body("R", 0, referable=True), eye_body("L", 0)]),
+     "eyes[0].referable"),
+    (result_body(eyes=[{**eye_body("R", 0), "laterality": "X"}, eye_body("L", 0)]),
+     "eyes[0].laterality"),
+    (result_body(eyes=[eye_body("R", 0), eye_body("R", 0)]), "eyes"),
+    (result_body(eyes=[eye_body("R", 0, source_sop_instance_uids=["1.2.x"]),
+                       eye_body("L", 0)]), "eyes[0].source_sop_instance_uids"),
+    (result_body(eyes=[eye_body("R", 0, heatmap_png="bm90IGFuIGltYWdl"), eye_body("L", 0)]),
+     "eyes[0].heatmap_png"),
+    ({**result_body(), "sr_sop_instance_uid": "not-a-uid"}, "sr_sop_instance_uid"),
+    ({**result_body(), "performed_at": "2026-03-01T10:15:00"}, "performed_at"),
+    ({**result_body(), "model": {"name": "m"}}, "version"),
+])
+def test_invalid_results_are_422_and_store_nothing(app: Flask, client: FlaskClient,
+                                                   body: dict[str, Any], field: str) -> None:
+    order_id = add_order(app, add_patient(app))
+    move(client, order_id, *TO_AI_RUNNING)
+    response = post(client, order_id, body)
+    assert response.status_code == 422, response.json
+    assert field in response.json["error"]["fields"]
+    assert count_results(app) == 0
+    assert load_order(app, order_id).state.value == "ai_running"
+
+
+def test_a_result_must_grade_the_ordered_eyes(app: Flask, client: FlaskClient) -> None:
+    order_id = add_order(app, add_patient(app), laterality="right")
+    move(client, order_id, *TO_AI_RUNNING)
+    both = post(client, order_id, result_body())
+    assert both.status_code == 422 and "the order covers R" in both.json["error"]["message"]
+    right_only = post(client, order_id, result_body(eyes=[eye_body("R", 0)]))
+    assert right_only.status_code == 201
+
+
+def test_heat_maps_are_kept_and_served_to_report_readers(app: Flask, client: FlaskClient,
+                                                         auth: AuthActions) -> None:
+    order_id = add_order(app, add_patient(app))
+    move(client, order_id, *TO_AI_RUNNING)
+    body = result_body(eyes=[eye_body("R", 2, heatmap_png=png()), eye_body("L", 0)])
+    result_id = post(client, order_id, body).json["id"]
+    with app.app_context():
+        stored = session().scalar(select(EyeResult).where(EyeResult.laterality == "R"))
+        assert stored is not None and stored.heatmap_media_type == "image/png"
+    auth.login("nurse")
+    image = auth.client.get(f"/orders/{order_id}/results/{result_id}/heatmap/R.png")
+    assert image.status_code == 200 and image.mimetype == "image/png"
+    assert image.data == base64.b64decode(body["eyes"][0]["heatmap_png"])
+    assert auth.client.get(f"/orders/{order_id}/results/{result_id}/heatmap/L.png"
+                           ).status_code == 404
+    report = auth.client.get(f"/orders/{order_id}/report").text
+    assert f"/orders/{order_id}/results/{result_id}/heatmap/R.png" in report
+
+
+def test_graded_fixture_has_one_result(app: Flask, graded: Seeded) -> None:
+    assert count_results(app) == 1
