@@ -16,10 +16,13 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from typing import cast
+from typing import Any, cast
 
 from pynetdicom import Association, evt
 from pynetdicom.dul import DULServiceProvider
+from pynetdicom.pdu_primitives import P_DATA
+
+from imaging_common.exceptions import PeerError
 
 __all__ = [
     "BUSY_DELAY", "BUSY_WINDOW", "IDLE_DELAY", "IDLE_WAIT", "PromptAcceptor",
@@ -106,6 +109,23 @@ class PromptTransport(DULServiceProvider):
     @_run_loop_delay.setter
     def _run_loop_delay(self, value: float) -> None:
         """Ignore pynetdicom's fixed delay; the getter decides."""
+
+    def send_pdu(self, primitive: Any) -> None:
+        """Queue a primitive; refuse DIMSE data unless the association is open.
+
+        A message queued from another thread just after the peer released
+        would reach the state machine in Sta13 and end the transport thread
+        with an InvalidEventError; the sender gets a :class:`PeerError` instead.
+        """
+        if isinstance(primitive, P_DATA) and self.state_machine.current_state not in _OPEN:
+            raise PeerError("the association is closing; nothing more can be sent on it")
+        super().send_pdu(primitive)
+
+
+#: PS3.8 9.2 state in which Fovea sends P-DATA: established. Sta8 (the peer
+#: asked for a release) allows it too, but the release answer may already be
+#: queued ahead of the data, and a releasing peer would not answer anyway.
+_OPEN = frozenset({"Sta6"})
 
 
 def make_prompt(assoc: Association) -> None:

@@ -250,7 +250,10 @@ def _report_commitment(
         # releasing never will, so do not hold the report for the full timeout.
         assoc.dimse_timeout = min(assoc.dimse_timeout or SAME_ASSOCIATION_TIMEOUT,
                                   SAME_ASSOCIATION_TIMEOUT)
-        status, _ = assoc.send_n_event_report(*args)
+        try:
+            status, _ = assoc.send_n_event_report(*args)
+        except PeerError:
+            status = Dataset()  # released meanwhile: report on a new association
         if status.get("Status") == NStatus.SUCCESS:
             return
     node = ctx.settings.network.find_ae(peer)
