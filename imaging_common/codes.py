@@ -15,6 +15,7 @@ __all__ = [
     "ANATOMIC_REGION_EYE",
     "Code",
     "FUNDUS_CAMERA",
+    "REQUESTED_PROCEDURE_DR_SCREENING",
     "UTC_SYNCHRONIZATION_FRAME",
 ]
 
@@ -40,7 +41,129 @@ class Code:
 ANATOMIC_REGION_EYE = Code("81745001", "SCT", "Eye")
 
 #: CID 4202 Ophthalmic Image Acquisition Device.
-FUNDUS_CAMERA = Code("409899009", "SCT", "Fundus Camera")
+FUNDUS_CAMERA = Code("409898007", "SCT", "Fundus Camera")
+
+#: Requested Procedure Code and Scheduled Protocol Code of an AI DR screening
+#: (PS3.3 C.4.11, C.4.10). No SNOMED CT or LOINC concept names this procedure,
+#: so the code is local: PS3.3 8.2 reserves designators starting "99" for that.
+REQUESTED_PROCEDURE_DR_SCREENING = Code("FOVEA-DRS", "99FOVEA",
+                                        "AI diabetic retinopathy screening")
 
 #: PS3.6 A.4: the Synchronization Frame of Reference of Coordinated Universal Time.
 UTC_SYNCHRONIZATION_FRAME = UID("1.2.840.10008.15.1.1")
+
+
+# --- AI results: the DR report (TID 1500) and the heat map capture -------------
+# Concepts the AI node's results carry. Standard concepts where PS3.16, SNOMED CT
+# or LOINC name the thing; a local "99FOVEA" code (PS3.3 8.2) where none does.
+
+#: TID 1500 Procedure Reported (CID 100 is extensible): the imaging procedure.
+OCULAR_FUNDUS_PHOTOGRAPHY = Code("20067007", "SCT", "Ocular fundus photography")
+
+#: TID 1500 Procedure Reported and Performed Procedure Code: the screening.
+DIABETIC_RETINOPATHY_SCREENING = Code("134395001", "SCT", "Diabetic retinopathy screening")
+
+#: TID 1501 Finding: the disorder every measurement group evaluates.
+DIABETIC_RETINOPATHY = Code("4855003", "SCT", "Diabetic retinopathy")
+
+#: TID 1501 Finding Site (CID 4209 Ophthalmic Anatomic Structure).
+RETINA = Code("5665001", "SCT", "Retina")
+
+#: CID 244 Laterality: the finding site's laterality modifier.
+RIGHT = Code("24028007", "SCT", "Right")
+LEFT = Code("7771000", "SCT", "Left")
+
+#: CID 230 Yes-No.
+YES = Code("373066001", "SCT", "Yes")
+NO = Code("373067005", "SCT", "No")
+
+#: The concept name of the ICDR severity level. LOINC's severity codes (71490-7,
+#: 71491-5) are "by Ophthalmoscopy", which an algorithm reading photographs is
+#: not, and no SNOMED CT or DCM concept names the scale, so the name is local.
+DR_SEVERITY = Code("DR-SEVERITY", "99FOVEA", "Diabetic retinopathy severity (ICDR)")
+
+#: The five levels of the International Clinical Diabetic Retinopathy severity
+#: scale, indexed by grade 0-4. Grades 1-4 are the SNOMED CT disorders of the
+#: eCQM value set "Level of Severity of Retinopathy Findings"
+#: (2.16.840.1.113883.3.526.3.1283), which has no concept for the absence of
+#: retinopathy; grade 0 is the LOINC answer "No apparent retinopathy" of the
+#: ICDR answer list LL2117-1, whose other answers mean grades 1-4.
+ICDR_GRADES: tuple[Code, ...] = (
+    Code("LA18643-9", "LN", "No apparent retinopathy"),
+    Code("312903003", "SCT", "Mild nonproliferative diabetic retinopathy"),
+    Code("312904009", "SCT", "Moderate nonproliferative diabetic retinopathy"),
+    Code("312905005", "SCT", "Severe nonproliferative diabetic retinopathy"),
+    Code("59276001", "SCT", "Proliferative diabetic retinopathy"),
+)
+
+#: TID 300 Measurement names: the model's probability of each ICDR grade, by
+#: grade. DCM 122157 "Probability" names no event, so these are local.
+ICDR_GRADE_PROBABILITIES: tuple[Code, ...] = tuple(
+    Code(f"DR-P{grade}", "99FOVEA", f"Probability of ICDR grade {grade}")
+    for grade in range(5)
+)
+
+#: Referable diabetic retinopathy (ICDR grade 2 or worse): the decision and the
+#: model's probability of it. Local: no standard concept names the screening
+#: threshold.
+REFERABLE_DR = Code("DR-REFERABLE", "99FOVEA", "Referable diabetic retinopathy")
+REFERABLE_DR_PROBABILITY = Code("DR-REFERABLE-P", "99FOVEA",
+                                "Probability of referable diabetic retinopathy")
+
+#: Image quality of the photograph graded: the concept name (CID 6016) and its
+#: values from CID 3114 Image Quality, "good" for gradable, "unusable" for not.
+IMAGE_QUALITY = Code("111101", "DCM", "Image Quality")
+GOOD_IMAGE_QUALITY = Code("122741", "DCM", "Good image quality")
+UNUSABLE_IMAGE_QUALITY = Code("111235", "DCM", "Unusable - Quality renders image unusable")
+
+#: Why a photograph was ungradable (DCM, no context group), one TEXT per reason.
+REASON_FOR_REPEATING_ACQUISITION = Code("128552", "DCM", "Reason for Repeating Acquisition")
+
+#: The recommendation for an ungradable eye. No standard concept names taking the
+#: photograph again, so the value is local.
+RECOMMENDATION = Code("121075", "DCM", "Recommendation")
+REPEAT_FUNDUS_PHOTOGRAPHY = Code("FOVEA-REIMAGE", "99FOVEA", "Repeat fundus photography")
+
+#: TID 1500 row "Qualitative Evaluations" (a UMLS concept in PS3.16) and the
+#: TEXT comment it holds.
+QUALITATIVE_EVALUATIONS = Code("C0034375", "UMLS", "Qualitative Evaluations")
+COMMENT = Code("121106", "DCM", "Comment")
+
+#: CID 7181: the unit of a probability.
+NO_UNITS = Code("1", "UCUM", "no units")
+
+#: CID 7005 Contributing Equipment Purpose of Reference: the model that produced
+#: the results. CID 7005 has no "Processing Algorithm" concept; software that
+#: derives an object from images is "Processing Equipment".
+PROCESSING_EQUIPMENT = Code("109102", "DCM", "Processing Equipment")
+
+#: CID 7202 Source Image Purpose of Reference: the photograph under a heat map.
+SOURCE_IMAGE_FOR_PROCESSING = Code("121322", "DCM",
+                                   "Source image for image processing operation")
+
+__all__ += [
+    "COMMENT",
+    "DIABETIC_RETINOPATHY",
+    "DIABETIC_RETINOPATHY_SCREENING",
+    "DR_SEVERITY",
+    "GOOD_IMAGE_QUALITY",
+    "ICDR_GRADES",
+    "ICDR_GRADE_PROBABILITIES",
+    "IMAGE_QUALITY",
+    "LEFT",
+    "NO",
+    "NO_UNITS",
+    "OCULAR_FUNDUS_PHOTOGRAPHY",
+    "PROCESSING_EQUIPMENT",
+    "QUALITATIVE_EVALUATIONS",
+    "REASON_FOR_REPEATING_ACQUISITION",
+    "RECOMMENDATION",
+    "REFERABLE_DR",
+    "REFERABLE_DR_PROBABILITY",
+    "REPEAT_FUNDUS_PHOTOGRAPHY",
+    "RETINA",
+    "RIGHT",
+    "SOURCE_IMAGE_FOR_PROCESSING",
+    "UNUSABLE_IMAGE_QUALITY",
+    "YES",
+]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -69,7 +70,10 @@ def configure_logging(log_format: str = "auto", level: str = "INFO") -> None:
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        # Not cached: a cached logger keeps the processors of the moment it was
+        # first used, so a later configure_logging (or a test's capture_logs)
+        # would not reach it. The cost is a few microseconds per log line.
+        cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
@@ -87,3 +91,9 @@ def configure_logging(log_format: str = "auto", level: str = "INFO") -> None:
     # pynetdicom's INFO and DEBUG output can echo identifiers (and so patient
     # data); its warnings and errors are about the protocol only.
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    # pydicom reports a value that breaks its VR by quoting it, as a log record
+    # and as a warning; in a query or a received dataset that value can be a
+    # patient's name or birth date. Services log their own refusals, naming
+    # the attribute, never the value.
+    logging.getLogger("pydicom").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning, module="pydicom")

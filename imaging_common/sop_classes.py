@@ -14,6 +14,8 @@ from pynetdicom.presentation import PresentationContext, build_context
 
 __all__ = [
     "COMPRESSED_TRANSFER_SYNTAXES",
+    "MODALITY_PERFORMED_PROCEDURE_STEP",
+    "MODALITY_WORKLIST_FIND",
     "PATIENT_ROOT_MODELS",
     "QR_FIND_MODELS",
     "QR_GET_MODELS",
@@ -35,6 +37,10 @@ PATIENT_ROOT_GET = uid.UID("1.2.840.10008.5.1.4.1.2.1.3")
 STUDY_ROOT_FIND = uid.UID("1.2.840.10008.5.1.4.1.2.2.1")
 STUDY_ROOT_MOVE = uid.UID("1.2.840.10008.5.1.4.1.2.2.2")
 STUDY_ROOT_GET = uid.UID("1.2.840.10008.5.1.4.1.2.2.3")
+#: Modality Worklist Information Model - FIND (PS3.4 K.6.1).
+MODALITY_WORKLIST_FIND = uid.UID("1.2.840.10008.5.1.4.31")
+#: Modality Performed Procedure Step SOP Class (PS3.4 F.7).
+MODALITY_PERFORMED_PROCEDURE_STEP = uid.UID("1.2.840.10008.3.1.2.3.3")
 
 #: Storage SOP classes a fundus network and a general viewer meet (PS3.4 B.5).
 STORAGE_SOP_CLASSES: tuple[str, ...] = (

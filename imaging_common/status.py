@@ -11,6 +11,7 @@ from enum import IntEnum
 __all__ = [
     "CommitmentFailure",
     "GeneralStatus",
+    "MppsErrorId",
     "NStatus",
     "QueryStatus",
     "RetrieveStatus",
@@ -69,6 +70,9 @@ class NStatus(IntEnum):
 
     SUCCESS = 0x0000
     PROCESSING_FAILURE = 0x0110
+    NO_SUCH_ATTRIBUTE = 0x0105
+    INVALID_ATTRIBUTE_VALUE = 0x0106
+    DUPLICATE_SOP_INSTANCE = 0x0111
     NO_SUCH_SOP_INSTANCE = 0x0112
     NO_SUCH_ARGUMENT = 0x0114
     INVALID_ARGUMENT_VALUE = 0x0115
@@ -81,6 +85,12 @@ class NStatus(IntEnum):
     DUPLICATE_INVOCATION = 0x0210
     UNRECOGNIZED_OPERATION = 0x0211
     MISTYPED_ARGUMENT = 0x0212
+
+
+class MppsErrorId(IntEnum):
+    """Error ID (0000,0903) sent with an MPPS N-SET Processing Failure, PS3.4 F.7.2.2.4."""
+
+    MAY_NO_LONGER_BE_UPDATED = 0xA710
 
 
 class CommitmentFailure(IntEnum):

@@ -4,6 +4,7 @@ DCMTK's storescp as a C-MOVE destination, and helpers to run DCMTK tools."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import socket
@@ -29,8 +30,27 @@ TEST_CALLERS = ["ECHOSCU", "STORESCU", "FINDSCU", "MOVESCU", "GETSCU", "TESTSCU"
 DEST_AE = "DESTSCP"
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Undo a test's configure_logging: its handler writes to that test's
+    captured stderr, which pytest closes when the test ends."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
 def require_tool(name: str) -> str:
-    path = shutil.which(name)
+    """The path of a DCMTK or dicom3tools program; skips the test without it.
+
+    The virtual environment's own folder is not searched: pynetdicom installs
+    Python look-alikes of echoscu, findscu, storescp and others there.
+    """
+    venv_bin = Path(sys.executable).parent
+    search = [folder for folder in os.environ.get("PATH", "").split(os.pathsep)
+              if folder and Path(folder) != venv_bin]
+    path = shutil.which(name, path=os.pathsep.join(search))
     if path is None:
         pytest.skip(f"{name} is not installed (make test installs dcmtk and dicom3tools)")
     return path
@@ -186,11 +206,11 @@ def start_pacs_process(network_file: Path, data_dir: Path) -> tuple[subprocess.P
 @pytest.fixture
 def storescp(tmp_path: Path, dest_port: int) -> Iterator[Path]:
     """DCMTK's storescp as the C-MOVE destination; yields its output folder."""
-    require_tool("storescp")
+    storescp = require_tool("storescp")
     out = tmp_path / "received"
     out.mkdir()
     process = subprocess.Popen(
-        ["storescp", "-aet", DEST_AE, "+xa", "-od", str(out), str(dest_port)],
+        [storescp, "-aet", DEST_AE, "+xa", "-od", str(out), str(dest_port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
@@ -201,10 +221,11 @@ def storescp(tmp_path: Path, dest_port: int) -> Iterator[Path]:
         process.wait(timeout=10)
 
 
-def dcmtk(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def dcmtk(*args: str, check: bool = True,
+          timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run a DCMTK tool and return its result (output in stdout and stderr)."""
-    require_tool(args[0])
-    result = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run([require_tool(args[0]), *args[1:]], capture_output=True,
+                            text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n"
                              f"{result.stdout}\n{result.stderr}")

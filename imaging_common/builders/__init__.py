@@ -6,8 +6,25 @@ the tests by a strict read-back and by dciodvfy.
 
 - :mod:`~imaging_common.builders.identity`: patient, request and equipment inputs.
 - :mod:`~imaging_common.builders.ophthalmic`: Ophthalmic Photography 8 Bit Image.
+- :mod:`~imaging_common.builders.procedure_step`: the Modality Performed Procedure
+  Step N-CREATE and N-SET attribute lists a modality sends.
+- :mod:`~imaging_common.builders.ai_results`: the AI node's results, built in
+  :mod:`~imaging_common.builders.ai_report` (DR report, Comprehensive 3D SR,
+  TID 1500) and :mod:`~imaging_common.builders.heatmap_capture` (heat map
+  Secondary Capture) from the inputs in
+  :mod:`~imaging_common.builders.ai_findings`.
 """
 
+from imaging_common.builders.ai_results import (
+    AlgorithmIdentity,
+    EyeFinding,
+    ResultKind,
+    build_dr_report,
+    build_heatmap_capture,
+    capture_instance_uid,
+    report_instance_uid,
+    result_series_uid,
+)
 from imaging_common.builders.identity import Equipment, Patient, Request
 from imaging_common.builders.ophthalmic import (
     JpegFrame,
@@ -16,14 +33,36 @@ from imaging_common.builders.ophthalmic import (
     build_ophthalmic_photograph,
     jpeg_frame_info,
 )
+from imaging_common.builders.procedure_step import (
+    DiscontinuationReason,
+    PerformedSeries,
+    ScheduledStep,
+    build_step_completed,
+    build_step_discontinued,
+    build_step_in_progress,
+)
 
 __all__ = [
+    "AlgorithmIdentity",
+    "DiscontinuationReason",
     "Equipment",
+    "EyeFinding",
     "JpegFrame",
     "Laterality",
     "OphthalmicImage",
     "Patient",
+    "PerformedSeries",
     "Request",
+    "ResultKind",
+    "ScheduledStep",
+    "build_dr_report",
+    "build_heatmap_capture",
     "build_ophthalmic_photograph",
+    "build_step_completed",
+    "build_step_discontinued",
+    "build_step_in_progress",
+    "capture_instance_uid",
     "jpeg_frame_info",
+    "report_instance_uid",
+    "result_series_uid",
 ]

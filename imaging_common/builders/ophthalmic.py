@@ -115,6 +115,12 @@ class OphthalmicImage:
         acquired_at: when the photograph was taken (local time).
         horizontal_field_of_view: the camera's field of view in degrees, if known.
         pupil_dilated: whether a mydriatic was used; None when not recorded.
+        lossy_compression_method: for ``pixels`` decoded from a lossy stream (a
+            progressive JPEG, a lossy DICOM file), the method it was compressed
+            with, e.g. ``"ISO_10918_1"`` (PS3.3 C.7.6.1.1.5); the image is then
+            marked as lossy-compressed once. Empty for original pixels.
+        lossy_compression_ratio: that compression's ratio, required with the
+            method (the OP Image module makes it Type 1C, PS3.3 C.8.17.2).
     """
 
     laterality: Laterality
@@ -123,10 +129,13 @@ class OphthalmicImage:
     acquired_at: datetime = field(default_factory=datetime.now)
     horizontal_field_of_view: float | None = None
     pupil_dilated: bool | None = None
+    lossy_compression_method: str = ""
+    lossy_compression_ratio: float | None = None
 
     def __post_init__(self) -> None:
         if (self.jpeg is None) == (self.pixels is None):
             raise DicomInputError("give either a JPEG stream or a pixel array")
+        self._check_lossy_history()
         if self.pixels is not None:
             if self.pixels.dtype != np.uint8:
                 raise DicomInputError("pixels must be 8-bit (uint8)")
@@ -134,6 +143,17 @@ class OphthalmicImage:
                 self.pixels.ndim == 3 and self.pixels.shape[2] != 3
             ):
                 raise DicomInputError("pixels must be rows x columns (x 3)")
+
+    def _check_lossy_history(self) -> None:
+        method, ratio = self.lossy_compression_method, self.lossy_compression_ratio
+        if not method and ratio is None:
+            return
+        if self.jpeg is not None:
+            raise DicomInputError("a JPEG stream carries its own compression history")
+        if not method or ratio is None or ratio <= 0:
+            raise DicomInputError("a lossy compression needs both its method and its ratio")
+        if len(method) > 16 or "\\" in method:
+            raise DicomInputError("LossyImageCompressionMethod is not a valid code string")
 
 
 def build_ophthalmic_photograph(
@@ -208,6 +228,10 @@ def _pixel_data(ds: Dataset, image: OphthalmicImage) -> UID:
     ds.HighBit = 7
     ds.PixelRepresentation = 0
     ds.LossyImageCompression = "00"
+    if image.lossy_compression_method:
+        ds.LossyImageCompression = "01"
+        ds.LossyImageCompressionMethod = image.lossy_compression_method
+        ds.LossyImageCompressionRatio = f"{image.lossy_compression_ratio:.2f}"
     pixels = image.pixels
     if image.jpeg is not None:
         frame = jpeg_frame_info(image.jpeg)
