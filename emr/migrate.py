@@ -12,7 +12,8 @@ from sqlalchemy import Engine
 
 from imaging_common.logs import get_logger
 
-__all__ = ["MIGRATIONS", "alembic_config", "current_revision", "head_revision", "upgrade"]
+__all__ = ["MIGRATIONS", "alembic_config", "current_revision", "downgrade", "head_revision",
+           "upgrade"]
 
 log = get_logger(__name__)
 
@@ -44,3 +45,12 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
     log.info("database schema up to date", revision=current_revision(engine))
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Undo the migrations after ``revision`` (``"base"`` for all), in one transaction."""
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+    log.info("database schema downgraded", revision=current_revision(engine))

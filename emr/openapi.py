@@ -100,7 +100,14 @@ def _paths() -> dict[str, Any]:
     }
 
 
+#: A DICOM UID (PS3.5 9.1): digits and dots, at most 64 characters.
+_UID = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)*$", "maxLength": 64}
+
+
 def _eye_schema(for_input: bool) -> dict[str, Any]:
+    sc_uid = {"oneOf": [_UID, {"type": "null"}], "description": (
+        "SOP Instance UID of this eye's Secondary Capture (heat map), distinct per eye; "
+        "optional, null on results posted without one")}
     properties: dict[str, Any] = {
         "laterality": {"enum": ["R", "L"], "description": "Image Laterality"},
         "grade": {"type": ["integer", "null"], "minimum": 0, "maximum": 4,
@@ -114,6 +121,7 @@ def _eye_schema(for_input: bool) -> dict[str, Any]:
         "quality_score": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
         "source_sop_instance_uids": {"type": "array", "items": {"type": "string"},
                                      "minItems": 1},
+        "sc_sop_instance_uid": sc_uid,
     }
     if for_input:
         properties["heatmap_png"] = {"type": "string", "contentEncoding": "base64",
@@ -128,7 +136,11 @@ def _eye_schema(for_input: bool) -> dict[str, Any]:
 
 def _schemas() -> dict[str, Any]:
     states = [s.value for s in OrderState]
-    uid = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)*$", "maxLength": 64}
+    uid = _UID
+    result_sc_uid = dict(uid, description=(
+        "SOP Instance UID of a Secondary Capture of this result; still required for "
+        "compatibility. An AI node that writes one per eye sends each in "
+        "eyes[].sc_sop_instance_uid and repeats one of them (e.g. the first eye's) here"))
     model = {"type": "object", "required": ["name", "version"],
              "properties": {"name": {"type": "string", "maxLength": 64},
                             "version": {"type": "string", "maxLength": 32}}}
@@ -181,14 +193,15 @@ def _schemas() -> dict[str, Any]:
             "model", "performed_at", "sr_sop_instance_uid", "sc_sop_instance_uid", "eyes"],
             "properties": {"model": model,
                            "performed_at": {"type": "string", "format": "date-time"},
-                           "sr_sop_instance_uid": uid, "sc_sop_instance_uid": uid,
+                           "sr_sop_instance_uid": uid,
+                           "sc_sop_instance_uid": result_sc_uid,
                            "eyes": {"type": "array", "items": _ref("EyeInput"),
                                     "minItems": 1, "maxItems": 2}}},
         "Result": {"type": "object", "properties": {
             "id": {"type": "integer"}, "order_id": {"type": "integer"}, "model": model,
             "performed_at": {"type": "string", "format": "date-time"},
             "received_at": {"type": "string", "format": "date-time"},
-            "sr_sop_instance_uid": uid, "sc_sop_instance_uid": uid,
+            "sr_sop_instance_uid": uid, "sc_sop_instance_uid": result_sc_uid,
             "service": {"type": "string"}, "eyes": {"type": "array", "items": _ref("Eye")}}},
     }
 

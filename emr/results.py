@@ -50,6 +50,7 @@ class EyeInput:
     quality_score: float | None
     source_sop_instance_uids: tuple[str, ...]
     heatmap: bytes | None = field(default=None, repr=False)
+    sc_sop_instance_uid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,8 @@ def _eye(item: Any, index: int, heatmap_limit: int, errors: _Errors) -> EyeInput
                  for u in (sources if isinstance(sources, list) else []))
     probabilities = _probabilities(item.get("probabilities"), f"{at}.probabilities", errors)
     heatmap = _heatmap(item.get("heatmap_png"), f"{at}.heatmap_png", heatmap_limit, errors)
+    given_sc = item.get("sc_sop_instance_uid")
+    sc_uid = None if given_sc is None else _uid(given_sc, f"{at}.sc_sop_instance_uid", errors)
     if errors:
         return None
     derived = Finding(None if grade is None else DrGrade(grade), maculopathy).referable
@@ -163,10 +166,11 @@ def _eye(item: Any, index: int, heatmap_limit: int, errors: _Errors) -> EyeInput
                  "referable DR is moderate NPDR or worse, or maculopathy")
     return EyeInput(laterality, grade, probabilities, derived, maculopathy,
                     ImageQuality(quality), None if score is None else float(score), uids,
-                    heatmap)
+                    heatmap, sc_uid)
 
 
 def _digest(body: Mapping[str, Any]) -> str:
+    """SHA-256 of the whole canonical body: every field, each eye's own included."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
@@ -189,6 +193,9 @@ def parse_result(body: Any, heatmap_limit: int) -> ResultInput:
     eyes = [_eye(item, i, heatmap_limit, errors) for i, item in enumerate(raw_eyes or [])]
     lateralities = [e.laterality for e in eyes if e is not None]
     errors.check(len(set(lateralities)) == len(lateralities), "eyes", "one entry per eye")
+    captures = [e.sc_sop_instance_uid for e in eyes if e is not None and e.sc_sop_instance_uid]
+    errors.check(len(set(captures)) == len(captures), "eyes",
+                 "each eye's sc_sop_instance_uid names its own Secondary Capture")
     if errors or performed_at is None:
         raise ValidationError("the result is not valid", errors)
     return ResultInput(name, version, performed_at, sr_uid, sc_uid,
@@ -245,4 +252,5 @@ def _eye_row(eye: EyeInput) -> EyeResult:
         referable=eye.referable, maculopathy=eye.maculopathy, image_quality=eye.image_quality,
         quality_score=eye.quality_score,
         source_sop_instance_uids=list(eye.source_sop_instance_uids),
+        sc_sop_instance_uid=eye.sc_sop_instance_uid,
         heatmap=eye.heatmap, heatmap_media_type="image/png" if eye.heatmap else "")

@@ -103,6 +103,7 @@ def _eye(rng: random.Random, laterality: str) -> dict[str, object]:
             "quality_score": round(rng.uniform(0.1, 0.4) if grade is None
                                    else rng.uniform(0.6, 1.0), 3),
             "source_sop_instance_uids": [str(new_uid())],
+            "sc_sop_instance_uid": str(new_uid()),
             "heatmap_png": None if grade is None else _heatmap(rng)}
 
 
@@ -113,9 +114,10 @@ def _complete(db: Session, order: Order, rng: random.Random, at: datetime, revie
     for step, state in enumerate((OrderState.IN_PROGRESS, OrderState.ACQUIRED,
                                   OrderState.AI_QUEUED, OrderState.AI_RUNNING)):
         change_state(db, order, state, service, now=at + timedelta(minutes=10 * step))
+    eyes = [_eye(rng, eye) for eye in order.laterality.eyes]
     body = {"model": MODEL, "performed_at": (at + timedelta(minutes=45)).isoformat(),
-            "sr_sop_instance_uid": str(new_uid()), "sc_sop_instance_uid": str(new_uid()),
-            "eyes": [_eye(rng, eye) for eye in order.laterality.eyes]}
+            "sr_sop_instance_uid": str(new_uid()),
+            "sc_sop_instance_uid": eyes[0]["sc_sop_instance_uid"], "eyes": eyes}
     result, _ = store_result(db, order, parse_result(body, 1 << 20), service)
     result.received_at = at + timedelta(minutes=50)
     if review:

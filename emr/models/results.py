@@ -71,6 +71,9 @@ class EyeResult(Base):
              create_constraint=True, name="image_quality"))
     quality_score: Mapped[float | None] = mapped_column(Float)
     source_sop_instance_uids: Mapped[list[str]] = mapped_column(JSON)
+    #: This eye's own Secondary Capture (heat map) written by the AI node; null on
+    #: results posted before the AI node sent one per eye.
+    sc_sop_instance_uid: Mapped[str | None] = mapped_column(String(64))
     heatmap: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     heatmap_media_type: Mapped[str] = mapped_column(String(32), default="")
 
@@ -107,6 +110,7 @@ class EyeResult(Base):
             "referable": self.referable, "maculopathy": self.maculopathy,
             "image_quality": self.image_quality.value, "quality_score": self.quality_score,
             "source_sop_instance_uids": self.source_sop_instance_uids,
+            "sc_sop_instance_uid": self.sc_sop_instance_uid,
             "has_heatmap": bool(self.heatmap_media_type),
         }
 

@@ -39,9 +39,11 @@ def test_figures(app: Flask, client: FlaskClient, auth: AuthActions) -> None:
     assert (cam1.station, cam1.orders, cam1.screenings) == ("FUNDUS_CAM1", 4, 3)
     assert (cam2.station, cam2.screenings, cam2.referable) == ("FUNDUS_CAM2", 1, 1)
     auth.login("admin")
-    page = auth.client.get("/dashboard").text
+    # The orders are scheduled a few hours ahead: late in the day that is tomorrow.
+    period = f"from={day - timedelta(days=1)}&to={day + timedelta(days=1)}"
+    page = auth.client.get(f"/dashboard?{period}").text
     assert "<svg" in page and "Grade distribution" in page and "75%" in page
-    narrowed = auth.client.get("/dashboard?station=FUNDUS_CAM2").text
+    narrowed = auth.client.get(f"/dashboard?{period}&station=FUNDUS_CAM2").text
     assert "FUNDUS_CAM1</th>" not in narrowed
     empty = auth.client.get(f"/dashboard?from={(utcnow() + timedelta(days=30)).date()}"
                             f"&to={(utcnow() + timedelta(days=40)).date()}").text

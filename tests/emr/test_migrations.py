@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, timezone
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import Connection, Engine, create_engine, inspect, text
 
-from emr.migrate import current_revision, head_revision, upgrade
+from emr.migrate import current_revision, downgrade, head_revision, upgrade
 from emr.models import Base
 
 
@@ -24,3 +26,63 @@ def test_migrations_match_the_models(database_url: str) -> None:
             "alembic_version"}
     finally:
         engine.dispose()
+
+
+def test_0002_adds_each_eyes_capture_to_a_0001_database_and_back(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        upgrade(engine, "0001")
+        assert "sc_sop_instance_uid" not in _columns(engine, "eye_results")
+        with engine.begin() as connection:
+            _insert_result(connection)
+        upgrade(engine)
+        assert current_revision(engine) == head_revision() == "0002"
+        assert "sc_sop_instance_uid" in _columns(engine, "eye_results")
+        with engine.connect() as connection:
+            assert connection.execute(text(
+                "SELECT laterality, sc_sop_instance_uid FROM eye_results")).all() == [("R", None)]
+        downgrade(engine, "0001")
+        assert current_revision(engine) == "0001"
+        assert "sc_sop_instance_uid" not in _columns(engine, "eye_results")
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT laterality FROM eye_results")).all() == [
+                ("R",)]
+        upgrade(engine)
+        assert current_revision(engine) == head_revision()
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def _columns(engine: Engine, table: str) -> set[str]:
+    return {c["name"] for c in inspect(engine).get_columns(table)}
+
+
+def _insert_result(connection: Connection) -> None:
+    """One order with a one-eye result, written with the 0001 schema's columns."""
+    now = datetime(2026, 3, 1, 10, 15, tzinfo=timezone.utc)
+    connection.execute(text(
+        "INSERT INTO users (id, username, full_name, password_hash, role, active, "
+        "created_at) VALUES (1, 'n', 'N', 'x', 'nurse', true, :now)"),
+        {"now": now})
+    connection.execute(text(
+        "INSERT INTO patients (id, mrn, family_name, given_name, middle_name, name_prefix, "
+        "name_suffix, birth_date, sex, created_at, updated_at) "
+        "VALUES (1, 'M1', 'F', 'G', '', '', '', :born, 'F', :now, :now)"),
+        {"born": date(1960, 1, 1), "now": now})
+    connection.execute(text(
+        "INSERT INTO orders (id, patient_id, accession_number, requested_procedure_id, "
+        "scheduled_procedure_step_id, study_instance_uid, state, state_reason, laterality, "
+        "priority, reason, ordering_user_id, scheduled_station_ae, scheduled_at, created_at, "
+        "updated_at) VALUES (1, 1, 'A1', 'RP1', 'SPS1', '1.2.3', 'ai_done', '', 'right', "
+        "'ROUTINE', '', 1, 'CAM', :now, :now, :now)"), {"now": now})
+    connection.execute(text(
+        "INSERT INTO ai_results (id, order_id, model_name, model_version, sr_sop_instance_uid, "
+        "sc_sop_instance_uid, content_digest, performed_at, received_at, service) "
+        "VALUES (1, 1, 'm', '1', '1.2.4', '1.2.5', 'd', :now, :now, 'ai')"), {"now": now})
+    connection.execute(text(
+        "INSERT INTO eye_results (id, result_id, laterality, grade, probabilities, referable, "
+        "image_quality, source_sop_instance_uids, heatmap_media_type) "
+        "VALUES (1, 1, 'R', 0, '[1, 0, 0, 0, 0]', false, 'good', '[\"1.2.6\"]', '')"))

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from emr.database import session
 from emr.models import AiResult, EyeResult
+from imaging_common.uids import new_uid
 
 from .conftest import (TO_AI_RUNNING, AuthActions, Seeded, add_order, add_patient, bearer,
                        eye_body, load_order, move, result_body)
@@ -126,6 +127,13 @@ def ungradable_with_grade() -> dict[str, Any]:
                        eye_body("L", 0)]), "eyes[0].source_sop_instance_uids"),
     (result_body(eyes=[eye_body("R", 0, heatmap_png="bm90IGFuIGltYWdl"), eye_body("L", 0)]),
      "eyes[0].heatmap_png"),
+    (result_body(eyes=[eye_body("R", 0, sc_sop_instance_uid="1.2.x"), eye_body("L", 0)]),
+     "eyes[0].sc_sop_instance_uid"),
+    (result_body(eyes=[eye_body("R", 0), eye_body("L", 0, sc_sop_instance_uid=7)]),
+     "eyes[1].sc_sop_instance_uid"),
+    (result_body(eyes=[eye_body("R", 0, sc_sop_instance_uid="1.2.3"),
+                       eye_body("L", 0, sc_sop_instance_uid="1.2.3")]), "eyes"),
+    ({**result_body(), "sc_sop_instance_uid": None}, "sc_sop_instance_uid"),
     ({**result_body(), "sr_sop_instance_uid": "not-a-uid"}, "sr_sop_instance_uid"),
     ({**result_body(), "performed_at": "2026-03-01T10:15:00"}, "performed_at"),
     ({**result_body(), "model": {"name": "m"}}, "version"),
@@ -167,6 +175,67 @@ def test_heat_maps_are_kept_and_served_to_report_readers(app: Flask, client: Fla
                            ).status_code == 404
     report = auth.client.get(f"/orders/{order_id}/report").text
     assert f"/orders/{order_id}/results/{result_id}/heatmap/R.png" in report
+
+
+def per_eye_captures() -> dict[str, Any]:
+    """A result whose AI node wrote one Secondary Capture per eye."""
+    right_sc, left_sc = str(new_uid()), str(new_uid())
+    return {**result_body(eyes=[eye_body("R", 2, sc_sop_instance_uid=right_sc),
+                                eye_body("L", 0, sc_sop_instance_uid=left_sc)]),
+            "sc_sop_instance_uid": right_sc}
+
+
+def test_each_eye_keeps_its_own_secondary_capture(app: Flask, client: FlaskClient,
+                                                  auth: AuthActions) -> None:
+    order_id = add_order(app, add_patient(app))
+    move(client, order_id, *TO_AI_RUNNING)
+    body = per_eye_captures()
+    right_sc, left_sc = (eye["sc_sop_instance_uid"] for eye in body["eyes"])
+    created = post(client, order_id, body)
+    assert created.status_code == 201, created.json
+    assert [e["sc_sop_instance_uid"] for e in created.json["eyes"]] == [right_sc, left_sc]
+    assert created.json["sc_sop_instance_uid"] == right_sc
+    listed = client.get(f"/api/v1/orders/{order_id}/results", headers=bearer("reader")).json
+    listed_eyes = listed["results"][0]["eyes"]
+    assert [e["sc_sop_instance_uid"] for e in listed_eyes] == [right_sc, left_sc]
+    with app.app_context():
+        stored = session().scalars(select(EyeResult).order_by(EyeResult.laterality)).all()
+        assert {e.laterality: e.sc_sop_instance_uid for e in stored} == {"R": right_sc,
+                                                                         "L": left_sc}
+    auth.login("nurse")
+    report = auth.client.get(f"/orders/{order_id}/report").text
+    assert f'<code class="eye-sc">{right_sc}</code>' in report
+    assert f'<code class="eye-sc">{left_sc}</code>' in report
+
+
+def test_an_eye_without_its_own_capture_is_null(app: Flask, client: FlaskClient,
+                                                auth: AuthActions) -> None:
+    order_id = add_order(app, add_patient(app))
+    move(client, order_id, *TO_AI_RUNNING)
+    body = result_body(eyes=[eye_body("R", 0, sc_sop_instance_uid=None), eye_body("L", 0)])
+    created = post(client, order_id, body)
+    assert created.status_code == 201, created.json
+    assert [e["sc_sop_instance_uid"] for e in created.json["eyes"]] == [None, None]
+    auth.login("nurse")
+    report = auth.client.get(f"/orders/{order_id}/report").text
+    assert 'class="eye-sc"' not in report
+    assert f"SC <code>{body['sc_sop_instance_uid']}</code>" in report
+
+
+def test_the_idempotency_digest_covers_each_eyes_capture(app: Flask,
+                                                         client: FlaskClient) -> None:
+    order_id = add_order(app, add_patient(app))
+    move(client, order_id, *TO_AI_RUNNING)
+    body = per_eye_captures()
+    assert post(client, order_id, body).status_code == 201
+    assert post(client, order_id, body).status_code == 200
+    changed = {**body, "eyes": [{**body["eyes"][0], "sc_sop_instance_uid": str(new_uid())},
+                                body["eyes"][1]]}
+    assert post(client, order_id, changed).status_code == 409
+    dropped = {**body, "eyes": [{k: v for k, v in body["eyes"][0].items()
+                                 if k != "sc_sop_instance_uid"}, body["eyes"][1]]}
+    assert post(client, order_id, dropped).status_code == 409
+    assert count_results(app) == 1
 
 
 def test_graded_fixture_has_one_result(app: Flask, graded: Seeded) -> None:
