@@ -1,0 +1,167 @@
+"""The application factory: :func:`create_app` builds the station's web app."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, Response, g, render_template, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from pynetdicom import AE
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from imaging_common.dimse import make_ae
+from imaging_common.logs import configure_logging, get_logger
+from modality_scu.blueprints import register_blueprints
+from modality_scu.cli import register_commands
+from modality_scu.config import StationConfig, load_config
+from modality_scu.database import init_database, open_database
+from modality_scu.forms import CsrfForm
+from modality_scu.models import ImageState, ProcedureState
+from modality_scu.outbox import Outbox
+from modality_scu.security import init_security
+from modality_scu.sender import OutboxSender
+from modality_scu.web import CONTEXT_KEY, StationContext, local
+
+__all__ = ["configure_station_logging", "create_app"]
+
+log = get_logger("modality_scu")
+
+
+def create_app(config: StationConfig | None = None,
+               ae_factory: Callable[[], AE] | None = None) -> Flask:
+    """Build the station's app; its outbox sender is made but not started.
+
+    Args:
+        config: the configuration; read from the environment and the network
+            file (:func:`modality_scu.config.load_config`) when ``None``, as
+            ``flask --app modality_scu`` does.
+        ae_factory: makes the AE of each association (the station's own AE by default).
+    """
+    if config is None:  # started by ``flask --app modality_scu``: this is the entry point
+        config = load_config()
+        configure_station_logging(config.settings.log_format)
+    app = Flask(__name__)
+    _flask_settings(app, config)
+    config.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = open_database(config.settings.database_url)
+    init_database(app, db)
+    factory = ae_factory or (lambda: make_ae(config.settings))
+    outbox = Outbox(config.outbox_dir, fsync=config.settings.fsync)
+    app.extensions[CONTEXT_KEY] = StationContext(
+        config=config, outbox=outbox, sender=OutboxSender(config, db, outbox, factory),
+        ae_factory=factory)
+    _request_log(app)
+    init_security(app)
+    register_blueprints(app)
+    register_commands(app)
+    _error_handlers(app, config)
+    _templates(app)
+    return app
+
+
+def configure_station_logging(log_format: str) -> None:
+    """Configure logging for a station process (an entry point calls this once)."""
+    configure_logging(log_format)
+    # Werkzeug's access log writes whole URLs; the app logs each request's route.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+def _flask_settings(app: Flask, config: StationConfig) -> None:
+    secure = config.session_cookie_secure
+    app.config.update(
+        SECRET_KEY=config.secret_key,
+        TESTING=config.environment == "testing",
+        SESSION_COOKIE_NAME="fovea_station_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=secure,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=config.session_lifetime,
+        WTF_CSRF_TIME_LIMIT=int(config.session_lifetime.total_seconds()),
+        WTF_CSRF_SSL_STRICT=True,
+        MAX_CONTENT_LENGTH=config.max_request_bytes,
+        # Werkzeug keeps small form parts in memory; the files spill to disk.
+        MAX_FORM_MEMORY_SIZE=1024 * 1024,
+    )
+
+
+def _page(status: int, title: str, message: str) -> tuple[str, int]:
+    return render_template("error.html", status=status, title=title, message=message), status
+
+
+def _error_handlers(app: Flask, config: StationConfig) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError) -> tuple[str, int]:
+        log.warning("CSRF check failed", path=request.path)
+        return _page(400, "The form has expired",
+                     "The form was not accepted (missing or expired security token). "
+                     "Go back, reload the page and try again.")
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc: RequestEntityTooLarge) -> tuple[str, int]:
+        log.warning("upload refused", reason="too_large", route=str(request.url_rule or "-"))
+        limit = config.max_upload_bytes / 1048576
+        return _page(413, "The upload is too large",
+                     f"Nothing was sent. Each photograph may be at most {limit:g} MB, and an "
+                     f"examination at most {config.max_images_per_eye} photographs per eye. "
+                     f"Go back and choose smaller files.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[str, int]:
+        return _page(exc.code or 500, exc.name, exc.description or "")
+
+
+def _format_time(moment: datetime | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
+    shown = local(moment)
+    return shown.strftime(pattern) if shown else ""
+
+
+def _dicom_date(value: str) -> str:
+    """``YYYYMMDD`` as ``YYYY-MM-DD`` (as it is when it is not a DICOM date)."""
+    return f"{value[:4]}-{value[4:6]}-{value[6:8]}" if len(value) == 8 else value
+
+
+def _dicom_time(value: str) -> str:
+    """``HHMM[SS]`` as ``HH:MM``."""
+    return f"{value[:2]}:{value[2:4]}" if len(value) >= 4 else value
+
+
+def _person_name(value: str) -> str:
+    """A DICOM person name (``Family^Given^Middle^Prefix^Suffix``) as "Family, Given Middle"."""
+    parts = [p.strip() for p in str(value).split("=")[0].split("^")]
+    family, given = parts[0], " ".join(p for p in parts[1:3] if p)
+    return f"{family}, {given}" if family and given else family or given
+
+
+def _templates(app: Flask) -> None:
+    app.jinja_env.filters.update(local=_format_time, dicom_date=_dicom_date,
+                                 dicom_time=_dicom_time, person_name=_person_name)
+    app.jinja_env.globals.update(ProcedureState=ProcedureState, ImageState=ImageState)
+
+    @app.context_processor
+    def layout() -> dict[str, Any]:
+        logged_in = bool(getattr(current_user, "is_authenticated", False))
+        # No form data: the logout button must not read the request (a 413 page).
+        return {"logout_form": CsrfForm(formdata=None) if logged_in else None}
+
+
+def _request_log(app: Flask) -> None:
+    """One line per request: method, route, status, time; no query string, no patient data."""
+    @app.before_request
+    def start_timer() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def log_request(response: Response) -> Response:
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        user = getattr(current_user, "id", None) if current_user else None
+        log.info("request", method=request.method, route=str(request.url_rule or "-"),
+                 status=response.status_code, ms=round(elapsed * 1000, 1), user_id=user)
+        return response

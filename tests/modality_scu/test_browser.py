@@ -1,0 +1,113 @@
+"""A technician in real headless Chromium: log in, pick the patient from today's
+worklist, give a wrong file then the right photographs, and watch them reach the
+archive until the examination completes.
+
+Needs Playwright and Debian's ``chromium`` package; skips with a message where
+either is missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from modality_scu.database import database
+
+from .conftest import (
+    PASSWORD,
+    context,
+    encoded,
+    free_port,
+    fundus_like,
+    jpeg,
+    make_station,
+    running_pacs,
+    station_config,
+    write_network,
+)
+from .peers import FAMILY, GIVEN, Peers, running_peers
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def peers(tmp_path: Path) -> Iterator[Peers]:
+    with running_peers(tmp_path / "peers") as running:
+        yield running
+
+
+@pytest.fixture
+def page(tmp_path: Path, peers: Peers) -> Iterator[Any]:
+    """The station behind a real HTTP server with its sender running, the archive up,
+    and a browser on its pages."""
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium package is not installed (apt-get install chromium)")
+    pacs_port = free_port()
+    network = write_network(tmp_path / "network.toml", pacs_port, peers.worklist_port,
+                            emr_port=peers.emr_port)
+    app = make_station(station_config(network, tmp_path / "station"))
+    context(app).sender.start()
+    # The archive binds its port before anything else may take it.
+    with running_pacs(network, tmp_path / "pacs", pacs_port):
+        http = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=http.serve_forever, daemon=True)
+        thread.start()
+        try:
+            with sync_api.sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                                     args=["--no-sandbox"])
+                page = browser.new_page(base_url=f"http://127.0.0.1:{http.server_port}")
+                page.set_default_timeout(15000)
+                yield page
+                browser.close()
+        finally:
+            http.shutdown()
+            thread.join(10)
+            context(app).sender.stop()
+            database(app).dispose()
+
+
+def test_technician_photographs_a_patient_from_the_worklist(page: Any, peers: Peers,
+                                                            tmp_path: Path) -> None:
+    order = peers.schedule()
+    right, left, wrong = tmp_path / "od.jpg", tmp_path / "os.png", tmp_path / "notes.txt"
+    right.write_bytes(jpeg(1))
+    left.write_bytes(encoded(fundus_like(2), "PNG"))
+    wrong.write_text("not a photograph")
+    p, expect = page, sync_api.expect
+    p.goto("/")
+    expect(p.get_by_role("heading", name="Log in")).to_be_visible()
+    p.get_by_label("User name").fill("tech")
+    p.get_by_label("Password").fill(PASSWORD)
+    p.get_by_role("button", name="Log in").click()
+
+    expect(p.get_by_role("heading", name="Today's worklist")).to_be_visible()
+    row = p.get_by_role("row").filter(has_text=order.accession_number)
+    expect(row.get_by_text(f"{FAMILY}, {GIVEN}")).to_be_visible()
+    p.screenshot(path=str(tmp_path / "worklist.png"), full_page=True)
+    row.get_by_role("button", name="Start").click()
+    expect(p.get_by_text("Examination started: the worklist has been told")).to_be_visible()
+    p.screenshot(path=str(tmp_path / "examination.png"), full_page=True)
+
+    p.get_by_label("Photographs of the right eye (OD)").set_input_files(str(wrong))
+    p.get_by_label("Photographs of the left eye (OS)").set_input_files(str(left))
+    p.get_by_role("button", name="Send the photographs").click()
+    expect(p.get_by_text("“notes.txt” is not an image")).to_be_visible()
+    expect(p.get_by_text("Nothing was sent.")).to_be_visible()
+
+    p.get_by_label("Photographs of the right eye (OD)").set_input_files(str(right))
+    p.get_by_label("Photographs of the left eye (OS)").set_input_files(str(left))
+    p.get_by_role("button", name="Send the photographs").click()
+    expect(p.get_by_text("2 photograph(s) queued for FOVEA_PACS")).to_be_visible()
+    # The page reloads itself until the archive has committed and the MPPS is sent.
+    expect(p.get_by_text("COMPLETED sent, listing 2 image(s)")).to_be_visible(timeout=20000)
+    expect(p.get_by_text("Stored and committed")).to_have_count(2)
+    p.screenshot(path=str(tmp_path / "completed.png"), full_page=True)
+    assert peers.order_state(order.id)[0] == "acquired"

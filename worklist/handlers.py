@@ -1,0 +1,148 @@
+"""DIMSE handlers of the worklist: thin translators between events and functions.
+
+Each ``handle_<verb>(event, ctx)`` takes what it needs from the event, calls
+the matching or procedure-step functions, and maps their outcome or their
+domain exception to a named status. Unexpected exceptions are left to
+pynetdicom, which logs them and answers a failure status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import cast
+
+from pydicom.dataset import Dataset
+from pynetdicom import evt
+from pynetdicom.dimse_primitives import N_CREATE, N_SET
+
+from imaging_common.exceptions import DicomInputError, PeerError
+from imaging_common.logs import get_logger
+from imaging_common.reactor import wait_until_sent
+from imaging_common.sop_classes import MODALITY_PERFORMED_PROCEDURE_STEP
+from imaging_common.status import GeneralStatus, NStatus, QueryStatus
+from imaging_common.uids import new_uid
+from worklist.cache import TimedCache
+from worklist.config import WorklistConfig
+from worklist.matching import match, respond, validate_query
+from worklist.mpps import MppsError
+from worklist.procedure_steps import ProcedureSteps
+
+__all__ = ["WorklistContext", "handle_echo", "handle_find", "handle_n_create",
+           "handle_n_set", "log_rejected"]
+
+log = get_logger(__name__)
+
+#: A status (or a status dataset) and the identifier or attribute list that goes with it.
+StatusAndDataset = tuple[int | Dataset, Dataset | None]
+
+
+@dataclass(frozen=True)
+class WorklistContext:
+    """What every handler needs, built once at start-up."""
+
+    config: WorklistConfig
+    worklist: TimedCache[list[Dataset]]
+    steps: ProcedureSteps
+
+
+def _failure(status: int, comment: str, error_id: int | None = None) -> Dataset:
+    """A status dataset with an Error Comment (0000,0902, at most 64 characters)
+    and, if given, an Error ID (0000,0903)."""
+    result = Dataset()
+    result.Status = status
+    result.ErrorComment = comment[:64]
+    if error_id is not None:
+        result.ErrorID = error_id
+    return result
+
+
+def _peer(event: evt.Event) -> str:
+    return str(event.assoc.requestor.ae_title)
+
+
+def log_rejected(event: evt.Event) -> None:
+    """EVT_REJECTED: say who was turned away (a calling AE not in ``accepts``)."""
+    log.warning("association rejected", peer=_peer(event),
+                address=event.assoc.requestor.address)
+
+
+def handle_echo(event: evt.Event, ctx: WorklistContext) -> int:
+    """C-ECHO: the worklist is alive."""
+    return GeneralStatus.SUCCESS
+
+
+def handle_find(event: evt.Event, ctx: WorklistContext) -> Iterator[StatusAndDataset]:
+    """Modality Worklist C-FIND: one pending response per matching item, then success.
+
+    The EMR unreachable or refusing answers Unable to Process, never an empty
+    success: a station must not take "no patients" for "no answer".
+    """
+    try:
+        query = event.identifier
+        validate_query(query)
+    except DicomInputError as exc:
+        log.warning("worklist find refused", peer=_peer(event), reason=str(exc))
+        yield _failure(QueryStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)), None
+        return
+    try:
+        items = ctx.worklist.get()
+    except PeerError as exc:
+        log.error("worklist find failed: no scheduled orders from the EMR",
+                  peer=_peer(event), reason=str(exc))
+        yield _failure(QueryStatus.UNABLE_TO_PROCESS, "the EMR is unavailable"), None
+        return
+    matches = 0
+    for item in items:
+        if event.is_cancelled:
+            log.info("worklist find cancelled", peer=_peer(event), matches=matches)
+            yield QueryStatus.CANCEL, None
+            return
+        if match(query, item):
+            matches += 1
+            yield QueryStatus.PENDING, respond(query, item)
+            wait_until_sent(event.assoc)
+    log.info("worklist find", peer=_peer(event), items=len(items), matches=matches)
+    yield QueryStatus.SUCCESS, None
+
+
+def _refused(verb: str, event: evt.Event, uid: str, exc: MppsError) -> Dataset:
+    log.warning(f"mpps {verb} refused", peer=_peer(event), sop_instance_uid=uid,
+                status=f"0x{exc.status:04X}", reason=str(exc))
+    return _failure(exc.status, str(exc), exc.error_id)
+
+
+def handle_n_create(event: evt.Event, ctx: WorklistContext) -> StatusAndDataset:
+    """MPPS N-CREATE: a new step IN PROGRESS (PS3.4 F.7.2.1).
+
+    A request without an Affected SOP Instance UID gets one, returned in the
+    response (PS3.7 10.1.5.1.4).
+    """
+    request = cast(N_CREATE, event.request)
+    if request.AffectedSOPClassUID != MODALITY_PERFORMED_PROCEDURE_STEP:
+        return NStatus.SOP_CLASS_NOT_SUPPORTED, None
+    given = request.AffectedSOPInstanceUID
+    uid = str(given or new_uid())
+    try:
+        ctx.steps.create(uid, event.attribute_list, _peer(event))
+    except MppsError as exc:
+        return _refused("create", event, uid, exc), None
+    if given:
+        return NStatus.SUCCESS, None
+    reply = Dataset()
+    reply.AffectedSOPInstanceUID = uid
+    return NStatus.SUCCESS, reply
+
+
+def handle_n_set(event: evt.Event, ctx: WorklistContext) -> StatusAndDataset:
+    """MPPS N-SET: update a step IN PROGRESS, or end it (PS3.4 F.7.2.2)."""
+    request = cast(N_SET, event.request)
+    if request.RequestedSOPClassUID != MODALITY_PERFORMED_PROCEDURE_STEP:
+        return NStatus.SOP_CLASS_NOT_SUPPORTED, None
+    uid = str(request.RequestedSOPInstanceUID)
+    changes = event.modification_list
+    try:
+        ctx.steps.update(uid, changes, _peer(event))
+    except MppsError as exc:
+        return _refused("set", event, uid, exc), None
+    return NStatus.SUCCESS, changes
