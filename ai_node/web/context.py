@@ -1,0 +1,32 @@
+"""What the page's views share, built once by :func:`ai_node.web.create_app`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+
+from ai_node.config import AiConfig
+from ai_node.dispatch import Dispatcher
+from ai_node.operators import OperatorStore
+from ai_node.web.security import LoginThrottle
+
+__all__ = ["CONTEXT_KEY", "WebContext", "web_context"]
+
+CONTEXT_KEY = "fovea_ai"
+
+
+@dataclass(frozen=True)
+class WebContext:
+    """The node's configuration, its queue and EMR client, its accounts."""
+
+    config: AiConfig
+    dispatcher: Dispatcher
+    operators: OperatorStore
+    throttle: LoginThrottle
+
+
+def web_context() -> WebContext:
+    """The context of the app handling the current request."""
+    context: WebContext = current_app.extensions[CONTEXT_KEY]
+    return context

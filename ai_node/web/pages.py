@@ -1,0 +1,136 @@
+"""The nurses' page: prescriptions waiting for AI grading, Run, Run all, live status.
+
+``GET /`` lists the EMR's orders whose images are acquired, that are queued
+or running, or that failed, each with its job's stage; ``POST
+/orders/<id>/run`` and ``POST /run-all`` queue jobs; ``GET /status.json`` is
+what the page's script polls to update the rows without a reload. Orders are
+shown by id and Accession Number: the node's EMR token sees no demographics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, url_for
+from werkzeug.wrappers import Response as Redirect
+from flask_login import current_user, login_required
+from redis.exceptions import RedisError
+
+from imaging_common.exceptions import FoveaError
+from imaging_common.logs import get_logger
+from imaging_common.rest_client import ServiceRefused
+
+from ai_node.dispatch import Enqueued
+from ai_node.emr_api import ACQUIRED, AI_QUEUED, AI_RUNNING, FAILED, PAGE_STATES, Order
+from ai_node.exceptions import EnqueueRefused
+from ai_node.stages import Stage
+from ai_node.web.context import web_context
+from ai_node.web.forms import CsrfForm
+
+__all__ = ["bp", "order_rows", "status"]
+
+bp = Blueprint("pages", __name__)
+log = get_logger(__name__)
+
+_FINISHED = frozenset({Stage.DONE, Stage.FAILED})
+
+
+def order_rows(orders: list[Order], jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per order: its EMR state, its job, and the button it gets (if any)."""
+    latest: dict[int, dict[str, Any]] = {}
+    for view in jobs:  # newest first: keep each order's newest job
+        latest.setdefault(view["order_id"], view)
+    rows = []
+    for order in orders:
+        job = latest.get(order["id"])
+        state = str(order.get("state", ""))
+        action = None
+        if job is None or job["stage"] in _FINISHED:
+            if state == ACQUIRED:
+                action = "Run"
+            elif state == FAILED:
+                action = "Retry"
+            elif state in (AI_QUEUED, AI_RUNNING):
+                action = "Run again"  # the EMR says queued but no job is: a lost job
+        rows.append({
+            "order_id": order["id"],
+            "accession_number": order.get("accession_number", ""),
+            "eyes": "/".join(order.get("image_laterality") or []),
+            "priority": order.get("priority", ""),
+            "scheduled_at": str(order.get("scheduled_at") or "")[:16].replace("T", " "),
+            "state": state,
+            "state_reason": order.get("state_reason", ""),
+            "job": job,
+            "action": action,
+        })
+    return rows
+
+
+def status() -> dict[str, Any]:
+    """Everything the page shows: the queue, the workers, the orders and the jobs."""
+    dispatcher = web_context().dispatcher
+    body: dict[str, Any] = {"emr_error": None, "queue_error": None}
+    try:
+        body["queue"] = dispatcher.overview()
+        jobs = dispatcher.recent_jobs()
+    except RedisError as exc:
+        body["queue"] = {"queue": dispatcher.queue.name, "length": None, "workers": []}
+        body["queue_error"] = f"the job queue is unreachable: {exc}"
+        jobs = []
+    try:
+        orders = dispatcher.emr.orders(PAGE_STATES)
+    except FoveaError as exc:
+        body["emr_error"] = f"the EMR did not answer: {exc}"
+        orders = []
+    body["orders"] = order_rows(orders, jobs)
+    body["jobs"] = jobs
+    return body
+
+
+@bp.get("/")
+@login_required
+def index() -> str:
+    return render_template("index.html", status=status(), form=CsrfForm())
+
+
+@bp.get("/status.json")
+@login_required
+def status_json() -> Response:
+    return jsonify(status())
+
+
+def _report(enqueued: Enqueued) -> None:
+    if enqueued.created:
+        flash(f"Order {enqueued.order_id} is queued for grading.", "success")
+    else:
+        flash(f"Order {enqueued.order_id} is queued or running already.", "info")
+
+
+@bp.post("/orders/<int:order_id>/run")
+@login_required
+def run(order_id: int) -> Redirect:
+    """Queue one order (Run, Retry, Run again); CSRFProtect checked the form's token."""
+    try:
+        _report(web_context().dispatcher.enqueue(order_id, current_user.username))
+    except EnqueueRefused as exc:
+        flash(str(exc), "error")
+    except ServiceRefused as exc:
+        flash(f"The EMR refused to queue order {order_id}: {exc.message}", "error")
+    except (FoveaError, RedisError) as exc:
+        flash(f"Order {order_id} could not be queued: {exc}", "error")
+    return redirect(url_for("pages.index"))
+
+
+@bp.post("/run-all")
+@login_required
+def run_all() -> Redirect:
+    """Queue every order whose images are acquired."""
+    try:
+        queued = web_context().dispatcher.enqueue_acquired(current_user.username)
+    except (FoveaError, RedisError) as exc:
+        flash(f"Not every order could be queued: {exc}", "error")
+        return redirect(url_for("pages.index"))
+    created = sum(1 for e in queued if e.created)
+    flash(f"{created} order(s) queued for grading." if queued
+          else "No order is waiting for grading.", "success" if queued else "info")
+    return redirect(url_for("pages.index"))

@@ -1,0 +1,123 @@
+/* Fovea AI node: refresh the queue, the orders and the jobs from status.json
+   every few seconds, without reloading the page. Text goes in with
+   textContent only, never as HTML. */
+(function () {
+  "use strict";
+  var root = document.getElementById("ai-status");
+  if (!root || !window.fetch) { return; }
+  var PERIOD = 2000;
+  var statusUrl = root.getAttribute("data-status-url");
+  var runUrl = root.getAttribute("data-run-url");
+  var shown = "";  /* the last answer rendered: an unchanged one leaves the buttons be */
+  var tokenTag = document.querySelector('meta[name="csrf-token"]');
+  var token = tokenTag ? tokenTag.getAttribute("content") : "";
+
+  function el(tag, text, className) {
+    var node = document.createElement(tag);
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    if (className) { node.className = className; }
+    return node;
+  }
+
+  function time(value) { return value ? value.slice(0, 19).replace("T", " ") : ""; }
+
+  function stageCell(job) {
+    var td = el("td");
+    if (!job) { td.appendChild(el("span", "no job", "muted")); return td; }
+    td.appendChild(el("span", job.stage, "stage stage-" + job.stage));
+    if (job.attempt > 1) { td.appendChild(document.createTextNode(" ")); td.appendChild(el("small", "attempt " + job.attempt)); }
+    if (job.error) { td.appendChild(el("p", job.error, "error")); }
+    return td;
+  }
+
+  function actionCell(row) {
+    var td = el("td");
+    if (!row.action) { return td; }
+    var form = el("form");
+    form.method = "post";
+    form.action = runUrl.replace("/0/", "/" + encodeURIComponent(row.order_id) + "/");
+    var hidden = el("input");
+    hidden.type = "hidden"; hidden.name = "csrf_token"; hidden.value = token;
+    form.appendChild(hidden);
+    form.appendChild(el("button", row.action));
+    td.appendChild(form);
+    return td;
+  }
+
+  function replaceRows(tbody, rows, columns, emptyText) {
+    var fresh = document.createElement("tbody");
+    rows.forEach(function (row) { fresh.appendChild(columns(row)); });
+    if (!rows.length) {
+      var tr = el("tr", null, "empty");
+      var td = el("td", emptyText);
+      td.colSpan = tbody.parentNode.querySelectorAll("thead th").length;
+      tr.appendChild(td);
+      fresh.appendChild(tr);
+    }
+    tbody.parentNode.replaceChild(fresh, tbody);
+  }
+
+  function orderRow(row) {
+    var tr = el("tr");
+    tr.setAttribute("data-order-id", row.order_id);
+    [row.order_id, row.accession_number, row.eyes, row.priority, row.scheduled_at].forEach(function (v) {
+      tr.appendChild(el("td", v));
+    });
+    var state = el("td", row.state);
+    if (row.state_reason) { state.appendChild(el("p", row.state_reason, "muted")); }
+    tr.appendChild(state);
+    tr.appendChild(stageCell(row.job));
+    tr.appendChild(actionCell(row));
+    return tr;
+  }
+
+  function jobRow(job) {
+    var tr = el("tr");
+    tr.setAttribute("data-job-id", job.job_id);
+    [job.job_id, job.order_id, job.accession_number].forEach(function (v) { tr.appendChild(el("td", v)); });
+    tr.appendChild(stageCell(job));
+    tr.appendChild(el("td", time(job.enqueued_at)));
+    tr.appendChild(el("td", time(job.ended_at)));
+    return tr;
+  }
+
+  function notice(id, text) {
+    var node = document.getElementById(id);
+    node.textContent = text || "";
+    node.hidden = !text;
+  }
+
+  function render(data) {
+    var queue = data.queue || {};
+    document.getElementById("queue-length").textContent = queue.length === null ? "?" : queue.length;
+    var workers = queue.workers || [];
+    document.getElementById("worker-count").textContent = workers.length;
+    document.getElementById("workers").textContent = workers.map(function (w) {
+      return w.hostname + ":" + w.pid + " (" + w.state + ")";
+    }).join(", ");
+    notice("emr-error", data.emr_error);
+    notice("queue-error", data.queue_error);
+    replaceRows(document.querySelector("#orders tbody"), data.orders || [], orderRow,
+                "No prescription is waiting for AI grading.");
+    replaceRows(document.querySelector("#jobs tbody"), data.jobs || [], jobRow, "No job yet.");
+  }
+
+  function poll() {
+    fetch(statusUrl, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
+      .then(function (response) {
+        if (response.status === 401) { window.location.reload(); return null; }
+        if (!response.ok) { throw new Error("status " + response.status); }
+        return response.json();
+      })
+      .then(function (data) {
+        if (!data) { return; }
+        var text = JSON.stringify(data);
+        if (text !== shown) { render(data); shown = text; }
+        notice("queue-error", data.queue_error);
+      })
+      .catch(function (error) { notice("queue-error", "The page cannot reach the AI node: " + error.message); })
+      .then(function () { window.setTimeout(poll, PERIOD); });
+  }
+
+  window.setTimeout(poll, PERIOD);
+}());

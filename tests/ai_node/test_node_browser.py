@@ -1,0 +1,79 @@
+"""A nurse in real headless Chromium: log in, Run an order, watch it finish without a reload.
+
+Needs Playwright and Debian's ``chromium`` package; skips with a message where
+either is missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from redis import Redis
+from werkzeug.serving import make_server
+
+from ai_node.config import AiConfig
+from ai_node.dispatch import Dispatcher
+from ai_node.inbox import Inbox
+from ai_node.operators import OperatorStore
+from ai_node.web import create_app
+from tests.ai_node.node_peers import (OPERATOR_PASSWORD, LiveEmr, LivePacs, photographs,
+                                      run_worker, send_to_pacs)
+
+pytest_plugins = ["tests.ai_node.node_fixtures"]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def page(ai_config: AiConfig, dispatcher: Dispatcher, operators: OperatorStore) -> Iterator[Any]:
+    """The node's page behind a real HTTP server, in a headless browser."""
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium package is not installed (apt-get install chromium)")
+    http = make_server("127.0.0.1", 0, create_app(ai_config, dispatcher, operators),
+                       threaded=True)
+    thread = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--no-sandbox"])
+        page = browser.new_page(base_url=f"http://127.0.0.1:{http.server_port}")
+        page.set_default_timeout(15000)
+        yield page
+        browser.close()
+    http.shutdown()
+    thread.join(timeout=10)
+
+
+def test_a_nurse_runs_an_order_and_watches_it_finish(
+        page: Any, live_pacs: LivePacs, live_emr: LiveEmr, storage_scp: Inbox,
+        ai_config: AiConfig, redis: Redis) -> None:
+    p, expect = page, sync_api.expect
+    order_id = live_emr.add_order()
+    accession = live_emr.order(order_id).accession_number
+    send_to_pacs(live_pacs, photographs(live_emr, order_id))
+
+    p.goto("/")
+    p.get_by_label("User name").fill("nina")
+    p.get_by_label("Password").fill(OPERATOR_PASSWORD)
+    p.get_by_role("button", name="Log in").click()
+    row = p.locator(f'#orders tr[data-order-id="{order_id}"]')
+    expect(row).to_contain_text(accession)
+    row.get_by_role("button", name="Run").click()
+    expect(p.get_by_role("status").first).to_contain_text(f"Order {order_id} is queued")
+    expect(row.locator(".stage")).to_have_text("queued")
+    expect(p.locator("#queue-length")).to_have_text("1")
+    p.evaluate("window.stillTheSamePage = true")
+
+    run_worker(ai_config, redis)
+
+    job = p.locator(f'#jobs tr[data-job-id="dr-order-{order_id}"] .stage')
+    expect(job).to_have_text("done")  # by the page's polling
+    expect(row).to_have_count(0)  # AI done: no longer waiting
+    expect(p.locator("#queue-length")).to_have_text("0")
+    assert p.evaluate("window.stillTheSamePage") is True  # never reloaded

@@ -1,0 +1,120 @@
+"""The nurses' page: log-in, the pending list from the EMR, Run and Run all, status JSON."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+
+import pytest
+from redis import Redis
+
+from ai_node.config import AiConfig
+from ai_node.dispatch import Dispatcher
+from ai_node.operators import OperatorError, OperatorStore
+from ai_node.poller import AutoRun
+from ai_node.web import create_app
+from tests.ai_node.node_peers import OPERATOR_PASSWORD as PASSWORD
+from tests.ai_node.node_peers import LiveEmr, Nurse
+
+pytest_plugins = ["tests.ai_node.node_fixtures"]
+
+
+@pytest.fixture
+def nurse(ai_config: AiConfig, dispatcher: Dispatcher,
+          operators: OperatorStore) -> Iterator[Nurse]:
+    app = create_app(ai_config, dispatcher, operators, testing=True)
+    with app.test_client() as client:
+        yield Nurse(client)
+
+
+def test_the_page_and_its_status_need_a_log_in(nurse: Nurse) -> None:
+    page = nurse.client.get("/")
+    assert page.status_code == 302 and "/login" in page.headers["Location"]
+    status = nurse.client.get("/status.json")
+    assert status.status_code == 401 and status.json["error"]["code"] == "unauthorized"
+    wrong = nurse.login(password="not the password")
+    assert wrong.status_code == 200 and "Unknown user name or wrong password" in wrong.text
+    assert nurse.client.get("/").status_code == 302
+    assert nurse.login().status_code == 302
+    assert "AI diabetic retinopathy screening" in nurse.client.get("/").text
+
+
+def test_repeated_wrong_passwords_pause_the_account(nurse: Nurse) -> None:
+    for _ in range(5):
+        nurse.login(password="guess guess guess")
+    paused = nurse.login()  # even the right password waits
+    assert paused.status_code == 429 and "Too many failed log-ins" in paused.text
+
+
+def test_a_nurse_runs_an_order_from_the_pending_list(nurse: Nurse, live_emr: LiveEmr,
+                                                     dispatcher: Dispatcher) -> None:
+    acquired = live_emr.add_order("MRN-W-1")
+    scheduled = live_emr.add_order("MRN-W-2", state="scheduled")
+    nurse.login()
+    page = nurse.refresh("/")
+    accession = live_emr.order(acquired).accession_number
+    assert accession in page and live_emr.order(scheduled).accession_number not in page
+    assert f'action="/orders/{acquired}/run"' in page
+    assert "Doe" not in page and "MRN-W-1" not in page  # no demographics on the page
+
+    forged = nurse.client.post(f"/orders/{acquired}/run")  # no CSRF token
+    assert forged.status_code == 400 and dispatcher.queue.count == 0
+
+    ran = nurse.post(f"/orders/{acquired}/run")
+    assert f"Order {acquired} is queued for grading." in ran.text
+    again = nurse.post(f"/orders/{acquired}/run")
+    assert "queued or running already" in again.text
+    assert dispatcher.queue.count == 1
+    assert live_emr.order(acquired).state.value == "ai_queued"
+
+    status = nurse.client.get("/status.json").json
+    assert status["queue"]["length"] == 1 and status["queue"]["workers"] == []
+    (row,) = [r for r in status["orders"] if r["order_id"] == acquired]
+    assert row["state"] == "ai_queued" and row["action"] is None
+    assert row["job"]["stage"] == "queued" and row["job"]["requested_by"] == "nina"
+    assert [j["job_id"] for j in status["jobs"]] == [f"dr-order-{acquired}"]
+
+    refused = nurse.post(f"/orders/{scheduled}/run")
+    assert f"order {scheduled} is 'scheduled'" in html.unescape(refused.text)
+    assert dispatcher.queue.count == 1
+
+
+def test_run_all_queues_every_acquired_order(nurse: Nurse, live_emr: LiveEmr,
+                                             dispatcher: Dispatcher, redis: Redis) -> None:
+    orders = [live_emr.add_order(f"MRN-A-{i}") for i in range(3)]
+    nurse.login()
+    ran = nurse.post("/run-all")
+    assert "3 order(s) queued for grading." in ran.text
+    assert sorted(dispatcher.queue.job_ids) == sorted(f"dr-order-{o}" for o in orders)
+    assert {live_emr.order(o).state.value for o in orders} == {"ai_queued"}
+    assert "No order is waiting for grading." in nurse.post("/run-all").text
+
+
+def test_the_page_says_when_the_emr_is_down(nurse: Nurse, live_emr: LiveEmr) -> None:
+    nurse.login()
+    live_emr.server.shutdown()
+    status = nurse.client.get("/status.json").json
+    assert status["orders"] == [] and "the EMR did not answer" in status["emr_error"]
+
+
+def test_operator_accounts_are_checked(operators: OperatorStore) -> None:
+    with pytest.raises(OperatorError, match="taken"):
+        operators.add("nina", "Another Nina", PASSWORD)
+    with pytest.raises(OperatorError, match="12 to 128"):
+        operators.add("olga", "Olga", "short")
+    assert operators.authenticate("nina", PASSWORD) is not None
+    operators.set_active("nina", False)
+    assert operators.authenticate("nina", PASSWORD) is None
+    assert '"password_hash": "pbkdf2' in operators.path.read_text()
+    assert PASSWORD not in operators.path.read_text()
+
+
+def test_the_automatic_run_queues_what_reaches_acquired(live_emr: LiveEmr,
+                                                        dispatcher: Dispatcher) -> None:
+    acquired = live_emr.add_order("MRN-P-1")
+    live_emr.add_order("MRN-P-2", state="in_progress")
+    auto_run = AutoRun(dispatcher, seconds=60)
+    assert auto_run.run_once() == 1
+    assert auto_run.run_once() == 0  # queued already: not again
+    assert dispatcher.queue.job_ids == [f"dr-order-{acquired}"]
+    assert dispatcher.job(acquired).meta["requested_by"] == "auto-run"

@@ -1,0 +1,123 @@
+"""Registry, served TFLite runtime and evaluation CLI, on tiny models in temp folders."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras", reason="the [ai] extra (tensorflow-cpu) is not installed")
+
+from ai_node import evaluate, registry  # noqa: E402
+from ai_node.model.runtime import KerasGrader, TFLiteGrader  # noqa: E402
+from ai_node.model.serving import REIMAGE, grade_photograph, load_active  # noqa: E402
+from tests.ai_node.conftest import synthetic_fundus, write_image_set  # noqa: E402
+
+SIZE = 32
+
+
+def tiny_model(path: Path, seed: int) -> Path:
+    """A small five-grade classifier with the grader's layer names: plumbing, not medicine."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(4, 3, strides=2, activation="relu", name="head_relu6")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(5, name="logits")(x)
+    outputs = keras.layers.Softmax(name="probabilities")(x)
+    keras.Model(inputs, outputs).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def models_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("models")
+    reg = registry.Registry(root)
+    for version, seed in (("1.0.0", 1), ("1.1.0", 2)):
+        keras_file = tiny_model(root.parent / f"{version}.keras", seed)
+        reg.register("dr-grader", version, keras_file,
+                     {"input_size": SIZE, "referable_threshold": 0.4})
+    return root
+
+
+def test_register_writes_model_export_card_and_metadata(models_root: Path) -> None:
+    entry = registry.Registry(models_root).get("dr-grader", "1.0.0")
+    for name in ("model.keras", "model.tflite", "metadata.json", "MODEL_CARD.md"):
+        assert (entry.path / name).is_file()
+    card = (entry.path / "MODEL_CARD.md").read_text()
+    assert "Research and demonstration only" in card and entry.device_uid in card
+    assert entry.metadata["files"]["model.tflite"]
+
+
+def test_served_tflite_matches_keras(models_root: Path) -> None:
+    entry = registry.Registry(models_root).get("dr-grader", "1.0.0")
+    images = np.random.default_rng(0).uniform(-1, 1, (3, SIZE, SIZE, 3)).astype(np.float32)
+    np.testing.assert_allclose(TFLiteGrader(entry.served_path).predict(images),
+                               KerasGrader(entry.keras_path).predict(images), atol=1e-5)
+
+
+def test_promote_rollback_and_device_uid(models_root: Path) -> None:
+    reg = registry.Registry(models_root)
+    with pytest.raises(registry.RegistryError):
+        reg.active("dr-grader")
+    reg.promote("dr-grader", "1.0.0")
+    reg.promote("dr-grader", "1.1.0")
+    newer = reg.active("dr-grader")
+    assert newer.version == "1.1.0"
+    assert reg.rollback("dr-grader").version == "1.0.0"
+    assert reg.active("dr-grader").device_uid != newer.device_uid
+    with pytest.raises(registry.RegistryError):
+        reg.rollback("dr-grader")
+    with pytest.raises(registry.RegistryError):
+        reg.register("dr-grader", "1.0.0", newer.keras_path, {"input_size": SIZE})
+
+
+def test_cli_lists_and_promotes(models_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    registry.main(["--root", str(models_root), "promote", "dr-grader", "1.1.0"])
+    registry.main(["--root", str(models_root), "list"])
+    out = capsys.readouterr().out
+    assert "* dr-grader 1.1.0" in out and "  dr-grader 1.0.0" in out
+    with pytest.raises(SystemExit):
+        registry.main(["--root", str(models_root), "promote", "dr-grader", "9.9.9"])
+
+
+def test_serving_names_the_model_and_refuses_ungradable(models_root: Path) -> None:
+    registry.Registry(models_root).promote("dr-grader", "1.0.0")
+    served = load_active(models_root, "dr-grader")
+    result = grade_photograph(synthetic_fundus(), served)
+    assert result.grade in range(5) and result.model_version == "1.0.0"
+    assert abs(sum(result.probabilities) - 1) < 1e-4
+    blank = grade_photograph(np.zeros((64, 64, 3), np.uint8), served)
+    assert blank.grade is None and blank.recommendation == REIMAGE
+
+
+def test_evaluate_cli_writes_metrics_and_plots(models_root: Path, tmp_path: Path) -> None:
+    rows = write_image_set(tmp_path, 12)
+    with open(tmp_path / "labels.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "icdr_grade", "official_split"])
+        writer.writerows([(name, grade, "test") for name, grade in rows])
+        writer.writerow(["images/img_000.jpg", 4, "train"])
+    out = tmp_path / "eval" / "metrics.json"
+    evaluate.main(["--images", str(tmp_path), "--labels", str(tmp_path / "labels.csv"),
+                   "--json", str(out), "--registry", str(models_root),
+                   "--where", "official_split=test", "--bootstrap", "50"])
+    summary = json.loads(out.read_text())
+    assert summary["images"] == 12 and summary["referable_threshold"] == 0.4
+    low, high = summary["referable_auc"]["ci95"]
+    assert low <= summary["referable_auc"]["value"] <= high
+    assert sum(map(sum, summary["confusion_matrix"])) == 12
+    assert all(Path(p).stat().st_size > 1000 for p in summary["plots"])
+
+
+def test_recorded_evaluation_reaches_the_card(models_root: Path, tmp_path: Path) -> None:
+    result = {"images": 7, "command": "python -m ai_node.evaluate --images X",
+              "quadratic_weighted_kappa": {"value": 0.5, "ci95": [0.4, 0.6]}}
+    (tmp_path / "e.json").write_text(json.dumps(result))
+    registry.main(["--root", str(models_root), "record-evaluation", "dr-grader", "1.1.0",
+                   f"idrid-test={tmp_path / 'e.json'}"])
+    card = (models_root / "dr-grader" / "1.1.0" / "MODEL_CARD.md").read_text()
+    assert "| idrid-test | 7 | 0.500 (0.400-0.600)" in card
+    assert "python -m ai_node.evaluate --images X" in card
