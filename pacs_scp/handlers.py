@@ -252,7 +252,7 @@ def _report_commitment(
                                   SAME_ASSOCIATION_TIMEOUT)
         try:
             status, _ = assoc.send_n_event_report(*args)
-        except PeerError:
+        except (PeerError, RuntimeError):  # closing, or closed before the call
             status = Dataset()  # released meanwhile: report on a new association
         if status.get("Status") == NStatus.SUCCESS:
             return
