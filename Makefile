@@ -6,22 +6,23 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_DIR ?= var
 
-.PHONY: run test venv tools lint clean
+.PHONY: run run-tools demo test venv tools lint clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,ai]'
 	touch $(STAMP)
 
 venv: $(STAMP)
 
-# Debian packages the tests use: reference peers, validator, a browser.
+# Debian packages the tests use: reference peers, validator, a browser, Redis.
 tools:
 	@missing=""; \
 	command -v storescu >/dev/null || missing="$$missing dcmtk"; \
 	command -v dciodvfy >/dev/null || missing="$$missing dicom3tools"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -30,15 +31,32 @@ tools:
 	  fi; \
 	fi
 
-run: venv
-	$(BIN)/python -m pacs_scp --data-dir $(DATA_DIR)
+run: venv run-tools
+	$(BIN)/python scripts/run_network.py --data-dir $(DATA_DIR)
+
+# Debian packages the running network uses: Redis (when none answers) and DCMTK.
+run-tools:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v echoscu >/dev/null || missing="$$missing dcmtk"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "Please install:$$missing (sudo apt-get install$$missing)"; \
+	  fi; \
+	fi
+
+# Drive one screening through the running network (start it first: make run).
+demo: venv
+	$(BIN)/python scripts/demo.py --data-dir $(DATA_DIR)
 
 test: venv tools
 	$(BIN)/python -m pytest
 
 lint: venv
-	$(BIN)/flake8 imaging_common pacs_scp emr tests scripts
-	$(BIN)/mypy imaging_common pacs_scp emr
+	$(BIN)/flake8 imaging_common pacs_scp worklist modality_scu emr ai_node tests scripts
+	$(BIN)/mypy imaging_common pacs_scp worklist modality_scu emr ai_node
 
 clean:
 	rm -rf $(VENV) build *.egg-info

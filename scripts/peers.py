@@ -61,7 +61,11 @@ def wait_for_port(port: int, timeout: float = 60.0) -> None:
 
 
 def require(tool: str) -> str:
-    path = shutil.which(tool)
+    """The path of a DCMTK or Orthanc program, not pynetdicom's look-alike in the venv."""
+    venv_bin = Path(sys.executable).parent
+    search = [folder for folder in os.environ.get("PATH", "").split(os.pathsep)
+              if folder and Path(folder) != venv_bin]
+    path = shutil.which(tool, path=os.pathsep.join(search))
     if path is None:
         raise SystemExit(f"{tool} is not installed (apt-get install dcmtk orthanc)")
     return path
