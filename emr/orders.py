@@ -19,6 +19,7 @@ from emr.exceptions import NotFound, TransitionRefused, ValidationError
 from emr.identifiers import new_identifiers
 from emr.models import Laterality, Order, OrderTransition, Patient, Priority, utcnow
 from emr.states import InvalidTransition, OrderState, check_transition
+from imaging_common.logs import correlate
 from imaging_common.exceptions import ConfigError
 from imaging_common.settings import validate_ae_title
 
@@ -90,6 +91,7 @@ def create_order(db: Session, patient: Patient, request: OrderRequest, actor: Ac
         service=actor.service))
     db.add(order)
     db.flush()
+    correlate(accession_number=order.accession_number)
     record(db, actor, "order.create", patient_id=patient.id, order_id=order.id,
            detail={"accession_number": order.accession_number})
     return order
@@ -109,6 +111,7 @@ def change_state(db: Session, order: Order, target: OrderState | str, actor: Act
         raise ValidationError(f"unknown state {target!r}",
                               {"state": f"one of {', '.join(s.value for s in OrderState)}"}
                               ) from None
+    correlate(accession_number=order.accession_number)
     if order.state == target:
         return None
     try:
@@ -132,6 +135,7 @@ def get_order(db: Session, order_id: int) -> Order:
     order = db.get(Order, order_id)
     if order is None:
         raise NotFound(f"no order {order_id}")
+    correlate(accession_number=order.accession_number)  # on this request's log lines
     return order
 
 

@@ -8,14 +8,18 @@ patient data, so a slip in a log call cannot leak a name, an ID or a birth date.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import warnings
-from collections.abc import MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from typing import Any
 
 import structlog
 
-__all__ = ["PATIENT_FIELDS", "configure_logging", "get_logger", "redact_patient_data"]
+__all__ = ["CORRELATION_FIELDS", "CORRELATION_HEADER", "PATIENT_FIELDS", "configure_logging",
+           "correlate", "correlated", "correlation_from_header", "correlation_header",
+           "get_logger", "redact_patient_data"]
 
 #: Event fields that may never carry a value into a log line.
 PATIENT_FIELDS = frozenset(
@@ -28,6 +32,54 @@ PATIENT_FIELDS = frozenset(
 )
 
 REDACTED = "[redacted]"
+
+#: Identifiers that follow one order through every service's log lines: the
+#: accession number (the order, never the person) and the AI node's job id.
+CORRELATION_FIELDS = ("accession_number", "job_id")
+#: HTTP header that carries them from one service to the next:
+#: ``accession_number=FV123; job_id=dr-order-7``.
+CORRELATION_HEADER = "X-Fovea-Correlation"
+#: What a correlation value may look like (DICOM SH, RQ job ids); others are dropped,
+#: so that a header cannot write arbitrary text into another service's log.
+_CORRELATION_VALUE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _valid_ids(ids: Mapping[str, object]) -> dict[str, str]:
+    return {key: str(ids[key]).strip() for key in CORRELATION_FIELDS
+            if ids.get(key) is not None and _CORRELATION_VALUE.fullmatch(str(ids[key]).strip())}
+
+
+def correlate(**ids: object) -> None:
+    """Add correlation ids to every later log line of this context (thread, request).
+
+    Empty or malformed values are left out. Use :func:`correlated` where the
+    context outlives the work (a DIMSE association's thread serves many requests).
+    """
+    structlog.contextvars.bind_contextvars(**_valid_ids(ids))
+
+
+@contextmanager
+def correlated(**ids: object) -> Iterator[None]:
+    """Correlation ids on every log line inside the ``with`` block, and not after it."""
+    with structlog.contextvars.bound_contextvars(**_valid_ids(ids)):
+        yield
+
+
+def correlation_header() -> dict[str, str]:
+    """The header that passes this context's correlation ids on to an HTTP call."""
+    bound = _valid_ids(structlog.contextvars.get_contextvars())
+    if not bound:
+        return {}
+    return {CORRELATION_HEADER: "; ".join(f"{key}={value}" for key, value in bound.items())}
+
+
+def correlation_from_header(value: str | None) -> dict[str, str]:
+    """The correlation ids a :data:`CORRELATION_HEADER` value carries (valid ones only)."""
+    ids = {}
+    for part in (value or "").split(";"):
+        key, _, item = part.partition("=")
+        ids[key.strip()] = item.strip()
+    return _valid_ids(ids)
 
 
 def get_logger(name: str) -> Any:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imaging_common.exceptions import PeerError
+from imaging_common.logs import correlation_header
 
 __all__ = ["JsonClient", "JsonReply", "ServiceRefused", "ServiceUnavailable"]
 
@@ -95,7 +96,8 @@ class JsonClient:
         if query:
             url = f"{url}?{urllib.parse.urlencode(query, doseq=True)}"
         data = None if body is None else json.dumps(body).encode("utf-8")
-        headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
+        headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json",
+                   **correlation_header()}
         if data is not None:
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(url, data=data, method=method, headers=headers)

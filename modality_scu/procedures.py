@@ -119,7 +119,8 @@ def record_started(db: Session, item: WorklistItem, plan: StartPlan, operator_id
         state=ProcedureState.IN_PROGRESS, operator_id=operator_id, started_at=plan.started_at)
     db.add(procedure)
     db.commit()
-    log.info("examination started", procedure=procedure.id, mpps_uid=plan.mpps_uid)
+    log.info("examination started", procedure=procedure.id, mpps_uid=plan.mpps_uid,
+             accession_number=procedure.accession_number)
     return procedure
 
 
@@ -177,7 +178,8 @@ def submit(db: Session, procedure: Procedure,
         for image in images:
             outbox.remove(image.file_name)
         raise
-    log.info("photographs queued", procedure=procedure.id, images=len(images))
+    log.info("photographs queued", procedure=procedure.id, images=len(images),
+             accession_number=procedure.accession_number)
     return images
 
 
@@ -217,7 +219,8 @@ def cancel(db: Session, procedure: Procedure, reason: DiscontinuationReason) -> 
     procedure.ended_at = utcnow()
     procedure.mpps_next_attempt_at = utcnow()
     db.commit()
-    log.info("examination cancelled", procedure=procedure.id, reason=reason.name)
+    log.info("examination cancelled", procedure=procedure.id, reason=reason.name,
+             accession_number=procedure.accession_number)
 
 
 def final_step(procedure: Procedure, config: StationConfig) -> Dataset:

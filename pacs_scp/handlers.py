@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from imaging_common.dimse import NODELAY_HANDLERS, associate, make_ae
 from imaging_common.encoding import part10
 from imaging_common.exceptions import DicomInputError, PeerError
-from imaging_common.logs import get_logger
+from imaging_common.logs import correlated, get_logger
 from imaging_common.reactor import wait_until_sent
 from imaging_common.settings import Settings
 from imaging_common.sop_classes import (
@@ -75,6 +75,15 @@ def _peer(event: evt.Event) -> str:
     return str(event.assoc.requestor.ae_title)
 
 
+def _accession_key(event: evt.Event) -> str:
+    """A query's Accession Number key when it names one order (no wildcard)."""
+    try:
+        value = str(event.identifier.get("AccessionNumber", "") or "")
+    except Exception:  # an identifier that does not decode is refused elsewhere
+        return ""
+    return "" if any(c in value for c in "*?\\") else value
+
+
 def handle_echo(event: evt.Event, ctx: PacsContext) -> int:
     """C-ECHO: the archive is alive."""
     return GeneralStatus.SUCCESS
@@ -106,8 +115,9 @@ def handle_store(event: evt.Event, ctx: PacsContext) -> int | Dataset:
             raise
         log.error("store failed: disk full", peer=_peer(event))
         return _failure(StoreStatus.OUT_OF_RESOURCES, "archive disk is full")
-    log.info("stored", peer=_peer(event), sop_instance_uid=result.sop_instance_uid,
-             outcome=result.outcome)
+    with correlated(accession_number=result.accession_number):
+        log.info("stored", peer=_peer(event), sop_instance_uid=result.sop_instance_uid,
+                 outcome=result.outcome)
     return StoreStatus.SUCCESS
 
 
@@ -123,7 +133,7 @@ def handle_find(
         yield _failure(QueryStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)), None
         return
     matches = 0
-    with ctx.sessions() as session:
+    with ctx.sessions() as session, correlated(accession_number=_accession_key(event)):
         for response in run_query(session, query, ctx.settings.ae_title):
             wait_until_sent(event.assoc)
             if event.is_cancelled:
@@ -132,7 +142,7 @@ def handle_find(
                 return
             matches += 1
             yield QueryStatus.PENDING, response
-    log.info("find", peer=_peer(event), level=query.level.value, matches=matches)
+        log.info("find", peer=_peer(event), level=query.level.value, matches=matches)
     yield QueryStatus.SUCCESS, None
 
 
@@ -189,7 +199,9 @@ def handle_move(event: evt.Event, ctx: PacsContext) -> Iterator[Any]:
         yield 1
         yield _failure(RetrieveStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, error), None
         return
-    log.info("move", peer=_peer(event), destination=destination_title, instances=len(items))
+    with correlated(accession_number=_accession_key(event)):
+        log.info("move", peer=_peer(event), destination=destination_title,
+                 instances=len(items))
     yield len(items)
     yield from _sub_operations(event, ctx, items, store_assoc)
 
@@ -201,7 +213,8 @@ def handle_get(event: evt.Event, ctx: PacsContext) -> Iterator[Any]:
         yield 1
         yield _failure(RetrieveStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, error), None
         return
-    log.info("get", peer=_peer(event), instances=len(items))
+    with correlated(accession_number=_accession_key(event)):
+        log.info("get", peer=_peer(event), instances=len(items))
     yield len(items)
     yield from _sub_operations(event, ctx, items, {"assoc": event.assoc})
 

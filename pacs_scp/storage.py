@@ -61,6 +61,7 @@ class StoreResult:
     sop_instance_uid: str
     outcome: str
     checksum: str
+    accession_number: str = ""  # the order the instance belongs to, for the log
 
 
 def parse_header(encoded: bytes) -> Dataset:
@@ -135,7 +136,8 @@ class InstanceStore:
             raise
         if replaced is not None:
             self.archive.remove(replaced)
-        return StoreResult(record.sop_instance_uid, outcome, checksum)
+        return StoreResult(record.sop_instance_uid, outcome, checksum,
+                           record.values.get("AccessionNumber", ""))
 
     @staticmethod
     def _validated_record(

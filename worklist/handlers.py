@@ -33,6 +33,9 @@ __all__ = ["WorklistContext", "handle_echo", "handle_find", "handle_n_create",
 
 log = get_logger(__name__)
 
+#: The accession numbers one worklist answer names in its log line, at most.
+MAX_LOGGED_ACCESSIONS = 50
+
 #: A status (or a status dataset) and the identifier or attribute list that goes with it.
 StatusAndDataset = tuple[int | Dataset, Dataset | None]
 
@@ -92,17 +95,18 @@ def handle_find(event: evt.Event, ctx: WorklistContext) -> Iterator[StatusAndDat
                   peer=_peer(event), reason=str(exc))
         yield _failure(QueryStatus.UNABLE_TO_PROCESS, "the EMR is unavailable"), None
         return
-    matches = 0
+    matched: list[str] = []  # accession numbers: the orders a station was offered
     for item in items:
         if event.is_cancelled:
-            log.info("worklist find cancelled", peer=_peer(event), matches=matches)
+            log.info("worklist find cancelled", peer=_peer(event), matches=len(matched))
             yield QueryStatus.CANCEL, None
             return
         if match(query, item):
-            matches += 1
+            matched.append(str(item.get("AccessionNumber", "")))
             yield QueryStatus.PENDING, respond(query, item)
             wait_until_sent(event.assoc)
-    log.info("worklist find", peer=_peer(event), items=len(items), matches=matches)
+    log.info("worklist find", peer=_peer(event), items=len(items), matches=len(matched),
+             accession_numbers=matched[:MAX_LOGGED_ACCESSIONS])
     yield QueryStatus.SUCCESS, None
 
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pydicom.dataset import Dataset
 
 from imaging_common.exceptions import DicomInputError
-from imaging_common.logs import get_logger
+from imaging_common.logs import correlated, get_logger
 from imaging_common.status import NStatus
 from imaging_common.uids import validate_uid
 from worklist.emr_client import EmrClient, EmrRefused, EmrUnavailable, Order
@@ -90,13 +90,13 @@ class ProcedureSteps:
         """
         uid = _instance_uid(uid)
         validate_create(step)
-        with self._lock:
+        with self._lock, correlated(accession_number=_accession_number(step)):
             if self.store.get(uid) is not None:
                 raise MppsError(NStatus.DUPLICATE_SOP_INSTANCE, "this step exists already")
             self._move_orders(step, IN_PROGRESS, "", uid, peer)
             step.SOPInstanceUID = uid
             self.store.put(uid, step)
-        log.info("mpps created", peer=peer, sop_instance_uid=uid)
+            log.info("mpps created", peer=peer, sop_instance_uid=uid)
         return step
 
     def update(self, uid: str, changes: Dataset, peer: str) -> Dataset:
@@ -113,13 +113,14 @@ class ProcedureSteps:
                 raise MppsError(NStatus.NO_SUCH_SOP_INSTANCE, "no such step")
             updated = validate_set(current, changes)
             status = updated.PerformedProcedureStepStatus
-            if status == COMPLETED:
-                self._move_orders(updated, ACQUIRED, "", uid, peer)
-            elif status == DISCONTINUED:
-                self._move_orders(updated, ORDER_DISCONTINUED,
-                                  discontinuation_reason(updated, peer), uid, peer)
-            self.store.put(uid, updated)
-        log.info("mpps updated", peer=peer, sop_instance_uid=uid, status=status)
+            with correlated(accession_number=_accession_number(updated)):
+                if status == COMPLETED:
+                    self._move_orders(updated, ACQUIRED, "", uid, peer)
+                elif status == DISCONTINUED:
+                    self._move_orders(updated, ORDER_DISCONTINUED,
+                                      discontinuation_reason(updated, peer), uid, peer)
+                self.store.put(uid, updated)
+                log.info("mpps updated", peer=peer, sop_instance_uid=uid, status=status)
         return updated
 
     def _move_orders(self, step: Dataset, target: str, reason: str, uid: str,
@@ -171,6 +172,14 @@ class ProcedureSteps:
                      order=order.get("id"), state=moves[-1])
         finally:
             self.on_order_change()
+
+
+def _accession_number(step: Dataset) -> str:
+    """The first scheduled step's Accession Number: the order this step's log lines follow."""
+    for item in step.get("ScheduledStepAttributesSequence") or ():
+        if item.get("AccessionNumber"):
+            return str(item.AccessionNumber)
+    return ""
 
 
 def _instance_uid(uid: str) -> str:
