@@ -22,6 +22,13 @@ class TrainConfig:
     out_dir: Path = Path("var/training/run")
     #: The converted ImageNet model (scripts/convert_efficientnet_lite0.py); None: random init.
     imagenet_model: Path | None = Path("var/weights/efficientnet_lite0_imagenet.keras")
+    #: A trained grader (a registered version's model.keras) to go on from, head included,
+    #: instead of the ImageNet backbone; its validation split must be this run's (same
+    #: seed and val_fraction), or validation images it trained on would select the model.
+    init_model: Path | None = None
+    #: Every image under data_root has been through prepare_fundus at input_size
+    #: already (a pack from ``python -m ai_node.training.pack``): no source is filtered again.
+    prefiltered: bool = False
     sets: tuple[str, ...] = ALL_SETS
     input_size: int = 224
     batch_size: int = 32
@@ -30,6 +37,10 @@ class TrainConfig:
     finetune_epochs: int = 8
     head_learning_rate: float = 1e-3
     finetune_learning_rate: float = 3e-4
+    #: Fine-tuning epochs of linear warm-up from 0 to finetune_learning_rate before the
+    #: cosine decay (counted within finetune_epochs); spares a trained grader (init_model)
+    #: the large first steps of a fresh Adam.
+    finetune_warmup_epochs: int = 0
     weight_decay: float = 1e-5
     label_smoothing: float = 0.05
     dropout_rate: float = 0.3
@@ -39,6 +50,9 @@ class TrainConfig:
     seed: int = 2024
     #: Optional cap on training images per epoch (quick runs, tests).
     max_train_images: int | None = None
+    #: Optional wall-clock budget of the run (loading included): no epoch is begun that
+    #: would likely end past it; the best epoch so far is kept as usual.
+    max_seconds: float | None = None
     extra_records_csv: tuple[Path, ...] = field(default_factory=tuple)
 
     def to_json(self) -> dict[str, Any]:
