@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -109,9 +110,25 @@ def latency(emr: LiveEmr, pacs: LivePacs, dispatcher: Dispatcher, orders: int) -
     return seconds[1:]  # the first warms the worker's first job
 
 
+def stage_seconds(events: list[dict[str, object]]) -> dict[str, list[float]]:
+    """Seconds each job spent in each stage, from the worker's "job stage" log lines."""
+    entered: dict[str, tuple[str, datetime]] = {}
+    seconds: dict[str, list[float]] = {}
+    for event in events:
+        if event.get("event") != "job stage":
+            continue
+        job, moment = str(event.get("job_id")), datetime.fromisoformat(str(event["timestamp"]))
+        if job in entered:
+            stage, since = entered[job]
+            seconds.setdefault(stage, []).append((moment - since).total_seconds())
+        entered[job] = (str(event["stage"]), moment)
+    return seconds
+
+
 def throughput(config: AiConfig, emr: LiveEmr, pacs: LivePacs, dispatcher: Dispatcher,
-               workers: int, batch: int) -> float:
-    """Images per second of ``workers`` worker processes on ``batch`` orders."""
+               workers: int, batch: int) -> tuple[float, dict[str, list[float]]]:
+    """Images per second of ``workers`` worker processes on ``batch`` orders, and
+    the seconds spent in each stage."""
     spawned = [spawn_worker(config) for _ in range(workers)]
     try:
         ids = new_orders(emr, pacs, batch)
@@ -119,7 +136,9 @@ def throughput(config: AiConfig, emr: LiveEmr, pacs: LivePacs, dispatcher: Dispa
         for order_id in ids:
             dispatcher.enqueue(order_id, "bench")
         wait_done(emr, ids)
-        return batch * IMAGES_PER_ORDER / (time.perf_counter() - start)
+        rate = batch * IMAGES_PER_ORDER / (time.perf_counter() - start)
+        time.sleep(0.5)  # the workers' last log lines
+        return rate, stage_seconds([e for w in spawned for e in w.events])
     finally:
         for worker in spawned:
             worker.stop()
@@ -172,8 +191,8 @@ def main() -> int:
                 seconds = latency(emr, pacs, dispatcher, args.orders)
             finally:
                 worker.stop()
-            one = throughput(config, emr, pacs, dispatcher, 1, args.batch)
-            two = throughput(config, emr, pacs, dispatcher, 2, args.batch)
+            one, stages = throughput(config, emr, pacs, dispatcher, 1, args.batch)
+            two, _ = throughput(config, emr, pacs, dispatcher, 2, args.batch)
             raw = raw_inference_rate(config, emr)
         finally:
             scp.shutdown()
@@ -185,6 +204,8 @@ def main() -> int:
           f"max {max(seconds):.3f} s over {len(seconds)} orders")
     print(f"one worker end to end: {one:.2f} images/s; served TFLite model alone: "
           f"{raw:.2f} images/s; ratio {one / raw:.3f}")
+    print("one worker, median seconds per order in each stage: " + ", ".join(
+        f"{stage} {statistics.median(values):.3f}" for stage, values in stages.items()))
     print(f"throughput on {args.batch} orders: 1 worker {one:.2f} images/s, "
           f"2 workers {two:.2f} images/s ({two / one:.2f}x)")
     return 0
