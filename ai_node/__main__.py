@@ -10,7 +10,6 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from dataclasses import replace
 
 from redis import Redis
 from werkzeug.serving import make_server
@@ -18,7 +17,7 @@ from werkzeug.serving import make_server
 from imaging_common.exceptions import ConfigError
 from imaging_common.logs import configure_logging, get_logger
 
-from ai_node.config import AiConfig, argument_parser, kept_secret, load_config
+from ai_node.config import AiConfig, argument_parser, load_config, with_page_secret
 from ai_node.dispatch import Dispatcher
 from ai_node.emr_api import EmrApi
 from ai_node.inbox import Inbox
@@ -38,13 +37,11 @@ def _dispatcher(config: AiConfig) -> Dispatcher:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the node; returns the process exit status."""
     try:
-        config = load_config(argv, parser=argument_parser(
-            "Fovea AI node: storage SCP for the PACS's C-MOVE and the nurses' page"))
+        config = with_page_secret(load_config(argv, parser=argument_parser(
+            "Fovea AI node: storage SCP for the PACS's C-MOVE and the nurses' page")))
     except ConfigError as exc:
         print(f"ai_node: {exc}", file=sys.stderr)
         return 2
-    if not config.secret_key:
-        config = replace(config, secret_key=kept_secret(config.data_dir))
     configure_logging(config.settings.log_format)
     # Werkzeug's access log writes whole URLs; the app logs each request's route.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -11,7 +11,10 @@ the environment:
   (scopes ``orders:read``, ``orders:state``, ``results:write``);
 - ``FOVEA_AI_SECRET_KEY``: signs the web page's session and CSRF tokens; when
   unset, ``python -m ai_node`` keeps a random key in ``<data_dir>/ai/secret-key``
-  (:func:`kept_secret`).
+  (:func:`with_page_secret`), except in production, which requires it.
+
+In production (``--environment``, ``FOVEA_ENV`` or ``[ai] environment``) both
+must be random values of at least 32 characters.
 """
 
 from __future__ import annotations
@@ -21,10 +24,16 @@ import os
 import secrets
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from imaging_common.deployment import (
+    ENVIRONMENTS,
+    PRODUCTION,
+    check_environment,
+    check_production_secret,
+)
 from imaging_common.exceptions import ConfigError
 from imaging_common.settings import (
     Node,
@@ -34,10 +43,13 @@ from imaging_common.settings import (
     service_argument_parser,
 )
 
-__all__ = ["AI_KEYS", "AiConfig", "DEFAULTS", "argument_parser", "kept_secret", "load_config"]
+__all__ = ["AI_KEYS", "AiConfig", "DEFAULTS", "argument_parser", "kept_secret", "load_config",
+           "with_page_secret"]
 
 #: Defaults of the ``[ai]`` table, each overridable there.
 DEFAULTS: Mapping[str, Any] = {
+    # development, production (weak secrets refused) or testing.
+    "environment": "development",
     # The model registry's folder and the model the node serves (its ACTIVE version).
     "registry": "models",
     "model": "dr-grader",
@@ -94,6 +106,7 @@ class AiConfig:
         emr_timeout: seconds to wait for the EMR.
         auto_run: enqueue orders as they reach 'acquired'.
         poll_seconds: how often the automatic run looks at the EMR.
+        environment: ``development``, ``production`` or ``testing``.
     """
 
     settings: Settings
@@ -112,6 +125,21 @@ class AiConfig:
     emr_timeout: float = 10.0
     auto_run: bool = False
     poll_seconds: float = 15.0
+    environment: str = "development"
+
+    def __post_init__(self) -> None:
+        check_environment(self.environment)
+        if self.production:
+            check_production_secret("the AI node's EMR token", self.emr_token,
+                                    "FOVEA_EMR_TOKEN_AI")
+            if self.secret_key:
+                check_production_secret("the page's secret key", self.secret_key,
+                                        "FOVEA_AI_SECRET_KEY")
+
+    @property
+    def production(self) -> bool:
+        """Whether this process runs in production mode."""
+        return self.environment == PRODUCTION
 
     @property
     def data_dir(self) -> Path:
@@ -145,6 +173,8 @@ def argument_parser(description: str) -> argparse.ArgumentParser:
                                                       "(FOVEA_MODEL_REGISTRY)")
     parser.add_argument("--auto-run", action=argparse.BooleanOptionalAction, default=None,
                         help="enqueue orders as they reach 'acquired' (FOVEA_AI_AUTO_RUN)")
+    parser.add_argument("--environment", choices=ENVIRONMENTS,
+                        help="development, production or testing (FOVEA_ENV)")
     return parser
 
 
@@ -194,7 +224,23 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
         emr_timeout=_seconds(table["emr_timeout"], "[ai] emr_timeout"),
         auto_run=bool(auto_run),
         poll_seconds=_seconds(table["poll_seconds"], "[ai] poll_seconds"),
+        environment=str(extra.get("environment") or env.get("FOVEA_ENV")
+                        or table["environment"]),
     )
+
+
+def with_page_secret(config: AiConfig) -> AiConfig:
+    """``config`` with the page's secret key: its own, else one kept in the node's folder.
+
+    Raises:
+        ConfigError: in production, ``FOVEA_AI_SECRET_KEY`` is not set.
+    """
+    if config.secret_key:
+        return config
+    if config.production:
+        raise ConfigError("FOVEA_AI_SECRET_KEY is not set: production needs the page's "
+                          "secret key (a random value of at least 32 characters)")
+    return replace(config, secret_key=kept_secret(config.data_dir))
 
 
 def kept_secret(folder: Path) -> str:

@@ -39,7 +39,7 @@ from ai_node.exceptions import OrderNotGradable, ResultsRefused, is_final
 from ai_node.grading import EyeGrade, choose_eyes, grade_images
 from ai_node.inbox import Inbox
 from ai_node.model.serving import ServedModel, load_active
-from ai_node.monitoring import MODEL_INFO, STAGE_SECONDS
+from ai_node.monitoring import JOB_ATTEMPTS, MODEL_INFO, STAGE_FAILURES, STAGE_SECONDS
 from ai_node.registry import Registry
 from ai_node.reporting import Outputs, build_outputs, result_body
 from ai_node.retrieval import retrieve_photographs
@@ -97,7 +97,8 @@ def installed() -> NodeServices:
 
 class Progress:
     """A job's stage and error in ``job.meta``, for the page (nothing outside a job),
-    and each stage's duration in :data:`~ai_node.monitoring.STAGE_SECONDS`."""
+    each stage's duration in :data:`~ai_node.monitoring.STAGE_SECONDS` and each
+    attempt's outcome in :data:`~ai_node.monitoring.JOB_ATTEMPTS`."""
 
     def __init__(self, job: Job | None) -> None:
         self.job = job
@@ -128,6 +129,9 @@ class Progress:
         self._observe()
         self.stage_name = name
         self._save(stage=name, **({"error": None} if name == Stage.DONE else {}))
+        if name == Stage.DONE:
+            JOB_ATTEMPTS.labels(outcome="done").inc()
+        log.info("job stage", stage=str(name))
 
     @property
     def resumed(self) -> bool:
@@ -146,6 +150,8 @@ class Progress:
     def failed(self, reason: str, final: bool) -> None:
         """Record the error; the stage becomes *failed*, or *queued* for a retry."""
         self._observe()
+        STAGE_FAILURES.labels(stage=self.stage_name).inc()
+        JOB_ATTEMPTS.labels(outcome="failed" if final else "retried").inc()
         self.stage_name = Stage.FAILED if final else Stage.QUEUED
         self._save(stage=self.stage_name, error=reason)
 

@@ -2,17 +2,20 @@
 
 Two processes, two sources:
 
-- the page's process (``python -m ai_node``) serves ``/metrics`` and
-  ``/healthz`` (:mod:`ai_node.web.ops`). Its metrics are read from Redis and
-  the model registry at scrape time (:class:`QueueCollector`): the queue's
+- the page's process (``python -m ai_node``) serves ``/metrics``
+  (:func:`imaging_common.web_metrics.init_metrics`: its HTTP requests and
+  the DIMSE traffic of its storage SCP) and ``/healthz``
+  (:mod:`ai_node.web.ops`). Its queue metrics are read from Redis and the
+  model registry at scrape time (:class:`QueueCollector`): the queue's
   length, the jobs in each of RQ's registries, the workers alive, the served
   model's version;
 - each worker (``python -m ai_node.worker``) observes how long every stage of
   a job took (:data:`STAGE_SECONDS`, stage by stage as :mod:`ai_node.stages`
-  names them) in its own process. A worker has no web server: with
-  ``--metrics-port PORT`` it serves its metrics there
-  (:func:`prometheus_client.start_http_server`), one port per worker; without
-  it (the default) they are not exported. Workers never fork
+  names them), how each attempt ended (:data:`JOB_ATTEMPTS`) and in which
+  stage the failed ones stopped (:data:`STAGE_FAILURES`), in its own process.
+  A worker has no web server: with ``--metrics-port PORT`` it serves its
+  metrics there (:func:`imaging_common.metrics.serve_metrics`), one port per
+  worker; without it (the default) they are not exported. Workers never fork
   (:mod:`ai_node.worker`), so one process's registry sees every job it ran.
 
 No metric carries patient data, nor an order's Accession Number: labels are
@@ -24,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram, Info
+from prometheus_client import Counter, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
@@ -34,8 +37,8 @@ from ai_node.config import AiConfig
 from ai_node.dispatch import Dispatcher
 from ai_node.registry import Registry, RegistryError
 
-__all__ = ["JOB_STATES", "MODEL_INFO", "QueueCollector", "STAGE_SECONDS", "health",
-           "model_version", "page_registry"]
+__all__ = ["JOB_ATTEMPTS", "JOB_STATES", "MODEL_INFO", "QueueCollector", "STAGE_FAILURES",
+           "STAGE_SECONDS", "health", "model_version"]
 
 PREFIX = "fovea_ai"
 
@@ -43,6 +46,13 @@ PREFIX = "fovea_ai"
 STAGE_SECONDS = Histogram(
     f"{PREFIX}_stage_duration_seconds", "Seconds a grading job spent in each stage",
     ["stage"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
+#: How each attempt at a grading job ended: ``done``, ``retried`` (it runs again
+#: later) or ``failed`` (no tries left).
+JOB_ATTEMPTS = Counter(f"{PREFIX}_job_attempts_total",
+                       "Attempts at grading jobs by outcome (done, retried, failed)", ["outcome"])
+#: The stage in which a failed or retried attempt stopped.
+STAGE_FAILURES = Counter(f"{PREFIX}_stage_failures_total",
+                         "Attempts at grading jobs that stopped on an error, by stage", ["stage"])
 #: The model a worker serves (set when it loads one).
 MODEL_INFO = Info(f"{PREFIX}_worker_model", "The model this worker serves")
 
@@ -111,13 +121,6 @@ class QueueCollector(Collector):
         info.add_metric([], {"name": self.config.model,
                              "version": model_version(self.config) or ""})
         yield info
-
-
-def page_registry(dispatcher: Dispatcher, config: AiConfig) -> CollectorRegistry:
-    """A registry of its own for one page app (not the process-wide default one)."""
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(QueueCollector(dispatcher, config))
-    return registry
 
 
 def health(dispatcher: Dispatcher, config: AiConfig) -> tuple[dict[str, Any], bool]:

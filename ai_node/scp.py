@@ -26,9 +26,11 @@ from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.transport import ThreadedAssociationServer
 
 from imaging_common.dimse import NODELAY_HANDLERS, make_ae
+from imaging_common.listener import serve
 from imaging_common.encoding import check_complete, part10
 from imaging_common.exceptions import DicomInputError
 from imaging_common.logs import get_logger
+from imaging_common.metrics import DimseMetrics
 from imaging_common.settings import Settings
 from imaging_common.sop_classes import STORAGE_TRANSFER_SYNTAXES, VERIFICATION
 from imaging_common.status import GeneralStatus, StoreStatus
@@ -119,6 +121,7 @@ def handler_table(ctx: ScpContext) -> list[tuple[Any, ...]]:
     """Every event the storage SCP answers, and the function that answers it."""
     return [
         *NODELAY_HANDLERS,
+        *DimseMetrics.for_settings(ctx.settings).handlers,
         (evt.EVT_REJECTED, _log_rejected),
         (evt.EVT_C_ECHO, handle_echo, [ctx]),
         (evt.EVT_C_STORE, handle_store, [ctx]),
@@ -132,10 +135,8 @@ def start_storage_scp(settings: Settings, inbox: Inbox) -> ThreadedAssociationSe
     """
     inbox.clear_incoming()
     ae = build_ae(settings)
-    port = settings.node.port if settings.node.port is not None else 0
-    server = ae.start_server((settings.bind_address, port), block=False,
-                             evt_handlers=handler_table(ScpContext(settings, inbox)))
-    assert server is not None  # block=False always returns the server
+    server = serve(ae, settings, handler_table(ScpContext(settings, inbox)))
     log.info("listening", ae_title=settings.ae_title, host=settings.bind_address,
+             tls=server.ssl_context is not None,
              port=server.server_address[1], inbox=str(inbox.root))
     return server

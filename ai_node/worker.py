@@ -15,16 +15,20 @@ forked process.
 
 A job whose worker dies (killed, out of memory, host lost) stays in RQ's
 started registry until its heartbeat expires; RQ's maintenance, which every
-worker runs at start and every :data:`MAINTENANCE_SECONDS`, then retries it
-or, with no retry left, fails it (:func:`ai_node.jobs.job_failed` fails the
+worker runs at start and then as often as a job can be found dead (every
+:data:`MISSED_HEARTBEATS` heartbeats, at least :data:`MIN_MAINTENANCE_SECONDS`),
+then retries it or, with no retry left, fails it (:func:`ai_node.jobs.job_failed` fails the
 order). RQ's :class:`~rq.SimpleWorker` gives a running job one heartbeat of
 the job's whole time-out; a :class:`ModelWorker` beats every
 ``[ai] heartbeat`` seconds on a thread instead, so a lost job is retried
-within about three of them, not after ``job_timeout``.
+within about three of them, not after ``job_timeout``. One wait remains RQ's:
+when the dead worker held the scheduler's lock, which moves retries back to
+the queue, another worker takes the lock over only when it expires (61 s).
 
-With ``--metrics-port PORT`` a worker serves its Prometheus metrics (the
-duration of each stage, the model it serves) on that port
-(:mod:`ai_node.monitoring`).
+With ``--metrics-port PORT`` (or ``FOVEA_METRICS_PORT``) a worker serves its
+Prometheus metrics (the duration of each stage, the attempts by outcome, the
+model it serves, the process) on that port (:mod:`ai_node.monitoring`,
+:func:`imaging_common.metrics.serve_metrics`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,6 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from prometheus_client import start_http_server
 from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.job import Job
@@ -44,6 +47,7 @@ from rq.scheduler import RQScheduler
 from imaging_common.dimse import make_ae
 from imaging_common.exceptions import ConfigError
 from imaging_common.logs import configure_logging, get_logger
+from imaging_common.metrics import add_metrics_option, serve_metrics
 
 from ai_node.config import AiConfig, argument_parser, load_config
 from ai_node.emr_api import EmrApi
@@ -56,11 +60,11 @@ log = get_logger("ai_node.worker")
 
 #: Seconds to wait for the scheduler thread when the worker stops.
 SCHEDULER_JOIN_TIMEOUT = 5.0
-#: Seconds between two cleanings of RQ's registries (RQ's default is 10 minutes);
-#: the cleaning is what retries the jobs of dead workers.
-MAINTENANCE_SECONDS = 60
 #: Heartbeats a busy worker may miss before its job counts as abandoned.
 MISSED_HEARTBEATS = 3
+#: The fewest seconds between two cleanings of RQ's registries (RQ's default
+#: is 10 minutes); the cleaning is what retries the jobs of dead workers.
+MIN_MAINTENANCE_SECONDS = 5
 
 
 class ThreadScheduler(RQScheduler):
@@ -110,7 +114,13 @@ class ModelWorker(SimpleWorker):
 
     def __init__(self, queues: Sequence[Queue], *, services: NodeServices,
                  **kwargs: Any) -> None:
-        kwargs.setdefault("maintenance_interval", MAINTENANCE_SECONDS)
+        maintenance = max(MIN_MAINTENANCE_SECONDS,
+                          MISSED_HEARTBEATS * services.config.heartbeat)
+        kwargs.setdefault("maintenance_interval", maintenance)
+        # An idle worker waits for a job at most worker_ttl - 15 s before it
+        # looks at its maintenance again: RQ's default (420) would leave a dead
+        # worker's job alone for up to seven minutes.
+        kwargs.setdefault("worker_ttl", maintenance + 15)
         super().__init__(list(queues), **kwargs)
         self.services = services
         self.beat_seconds = services.config.heartbeat
@@ -199,19 +209,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argument_parser("Fovea AI node worker: grades the queued orders")
     parser.add_argument("--burst", action="store_true",
                         help="work until the queue is empty, then stop")
-    parser.add_argument("--metrics-port", type=int, default=None,
-                        help="serve this worker's Prometheus metrics on this port "
-                             "(default: not served)")
+    add_metrics_option(parser)
     try:
         config = load_config(argv, parser=parser)
     except ConfigError as exc:
         print(f"ai_node.worker: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.settings.log_format)
-    metrics_port = config.settings.extra.get("metrics_port")
-    if metrics_port is not None:
-        start_http_server(int(metrics_port), addr=config.settings.bind_address)
-        log.info("metrics served", port=int(metrics_port))
+    serve_metrics(config.settings)
     connection = Redis.from_url(config.redis_url)
     worker = ModelWorker([Queue(config.queue, connection=connection)],
                          services=node_services(config), connection=connection)

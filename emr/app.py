@@ -7,6 +7,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+import structlog
 from flask import Flask, Response, g, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -21,10 +22,13 @@ from emr.database import init_database
 from emr.exceptions import EmrError, ValidationError
 from emr.forms import CsrfForm
 from emr.migrate import upgrade
+from emr.monitoring import count_commits
 from emr.security import init_security, may
 from emr.states import OrderState
 from emr.web import CONFIG_KEY, local
-from imaging_common.logs import configure_logging, get_logger
+from imaging_common.logs import (CORRELATION_HEADER, configure_logging, correlate,
+                                 correlation_from_header, get_logger)
+from imaging_common.web_metrics import init_metrics
 
 __all__ = ["configure_emr_logging", "create_app"]
 
@@ -49,10 +53,12 @@ def create_app(config: EmrConfig | None = None) -> Flask:
     _flask_settings(app, config)
     app.extensions[CONFIG_KEY] = config
     database = init_database(app, config.database_url)
+    count_commits(database.sessions)
     if config.auto_migrate:
         upgrade(database.engine)
     protect_audit_log()
     _request_log(app)
+    init_metrics(app)  # GET /metrics, no log-in: Prometheus scrapes it
     init_security(app)
     register_blueprints(app)
     register_commands(app)
@@ -147,6 +153,15 @@ def _request_log(app: Flask) -> None:
     @app.before_request
     def start_timer() -> None:
         g.started = time.perf_counter()
+        # A caller's correlation ids (the AI node's job, an accession number)
+        # go on every line of this request; the order's own are added where
+        # the request finds the order (emr.orders).
+        structlog.contextvars.clear_contextvars()
+        correlate(**correlation_from_header(request.headers.get(CORRELATION_HEADER)))
+
+    @app.teardown_request
+    def forget_correlation(_: BaseException | None) -> None:
+        structlog.contextvars.clear_contextvars()
 
     @app.after_request
     def log_request(response: Response) -> Response:

@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from imaging_common.deployment import ENVIRONMENTS, check_production_secret
 from imaging_common.exceptions import ConfigError
 from imaging_common.settings import Network, load_settings, parse_boolean, service_argument_parser
 
 __all__ = ["ENVIRONMENTS", "SCOPES", "EmrConfig", "ServiceToken", "load_config"]
-
-ENVIRONMENTS = ("development", "production", "testing")
 
 #: What a service token may do on the REST API.
 SCOPES = {
@@ -40,13 +39,6 @@ SCOPES = {
     "patients:read": "see the patient demographics of an order (for the worklist)",
     "results:write": "post AI results",
 }
-
-#: Values that look like secrets but are not; refused in production.
-PLACEHOLDER_SECRETS = frozenset(
-    {"", "dev", "development", "secret", "changeme", "change-me", "change_me",
-     "please-change-me", "test", "testing", "fovea", "default", "password"}
-)
-_MIN_SECRET_LENGTH = 32
 
 
 @dataclass(frozen=True)
@@ -129,12 +121,8 @@ class EmrConfig:
 
 
 def _check_production_secret(what: str, value: str) -> None:
-    if value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < _MIN_SECRET_LENGTH:
-        raise ConfigError(
-            f"{what} must be set to a random value of at least {_MIN_SECRET_LENGTH} "
-            "characters in production (FOVEA_SECRET_KEY, FOVEA_EMR_TOKEN_<SERVICE> "
-            "or the file FOVEA_EMR_SECRETS names)"
-        )
+    check_production_secret(what, value, "FOVEA_SECRET_KEY, FOVEA_EMR_TOKEN_<SERVICE> "
+                                         "or the file FOVEA_EMR_SECRETS names")
 
 
 def argument_parser() -> argparse.ArgumentParser:

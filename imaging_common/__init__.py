@@ -6,7 +6,15 @@
 - :mod:`~imaging_common.status`: DIMSE statuses by name.
 - :mod:`~imaging_common.levels`: query/retrieve levels and their attributes.
 - :mod:`~imaging_common.dimse`: AE set-up, TCP_NODELAY, SCU associations.
+- :mod:`~imaging_common.listener`: a service's listener, and the calling AE
+  title plus address check.
+- :mod:`~imaging_common.tls`: DICOM TLS settings and SSL contexts.
+- :mod:`~imaging_common.deployment`: deployment modes; production's secret check.
 - :mod:`~imaging_common.logs`: logging set-up with the patient-data guard.
+- :mod:`~imaging_common.metrics`: Prometheus metrics of DIMSE traffic, and the
+  ``/metrics`` listener of a DIMSE-only service.
+- :mod:`~imaging_common.web_metrics`: ``/metrics`` and HTTP request metrics
+  for a Flask app.
 - :mod:`~imaging_common.codes`: coded concepts (SNOMED CT, DCM).
 - :mod:`~imaging_common.builders`: builders of the DICOM objects Fovea writes.
 - :mod:`~imaging_common.exceptions`: the exception hierarchy.

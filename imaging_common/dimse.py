@@ -1,5 +1,10 @@
 """Helpers for DIMSE applications: AE set-up, TCP_NODELAY, SCU associations.
 
+An AE made by :func:`make_ae` knows its process's TLS settings, and
+:func:`associate` uses TLS toward a node marked ``tls = true`` when they are
+enabled (:mod:`imaging_common.tls`); the accepting side is
+:mod:`imaging_common.listener`.
+
 Nagle's algorithm holds back the small PDUs of a DIMSE exchange (a C-STORE-RSP,
 the last fragment of a command) until the peer's delayed ACK arrives, which
 slows small messages by 5-50x. Neither pynetdicom nor DCMTK turn it off, so
@@ -20,9 +25,10 @@ from pynetdicom.presentation import PresentationContext
 from imaging_common.exceptions import PeerError
 from imaging_common.reactor import make_prompt
 from imaging_common.settings import Node, Settings
+from imaging_common.tls import TlsSettings, client_context
 from imaging_common.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
-__all__ = ["NODELAY_HANDLERS", "associate", "make_ae", "set_tcp_nodelay"]
+__all__ = ["NODELAY_HANDLERS", "FoveaAE", "associate", "make_ae", "set_tcp_nodelay"]
 
 
 def set_tcp_nodelay(event: evt.Event) -> None:
@@ -39,9 +45,17 @@ def set_tcp_nodelay(event: evt.Event) -> None:
 NODELAY_HANDLERS: list[tuple[Any, Any]] = [(evt.EVT_CONN_OPEN, set_tcp_nodelay)]
 
 
-def make_ae(settings: Settings, ae_title: str | None = None) -> AE:
-    """Return an AE with Fovea's identity and the timeouts of ``settings``."""
-    ae = AE(ae_title=ae_title or settings.ae_title)
+class FoveaAE(AE):
+    """A pynetdicom AE that carries its process's TLS settings (``None``: no TLS)."""
+
+    def __init__(self, ae_title: str, tls: TlsSettings | None = None) -> None:
+        super().__init__(ae_title=ae_title)
+        self.tls = tls
+
+
+def make_ae(settings: Settings, ae_title: str | None = None) -> FoveaAE:
+    """Return an AE with Fovea's identity, the timeouts and TLS of ``settings``."""
+    ae = FoveaAE(ae_title=ae_title or settings.ae_title, tls=settings.tls)
     ae.implementation_class_uid = IMPLEMENTATION_CLASS_UID
     ae.implementation_version_name = IMPLEMENTATION_VERSION_NAME
     ae.acse_timeout = settings.acse_timeout
@@ -63,11 +77,16 @@ def associate(
 ) -> Iterator[Association]:
     """Open an association with ``peer``, yield it, and release it after.
 
+    The connection uses TLS when ``peer`` speaks it and ``ae`` is a
+    :class:`FoveaAE` with TLS settings.
+
     Raises:
-        PeerError: the peer has no DIMSE port, refused, or could not be reached.
+        PeerError: the peer has no DIMSE port, refused, or could not be reached
+            (a failed TLS handshake included).
     """
     if peer.port is None or peer.ae_title is None:
         raise PeerError(f"node {peer.name!r} has no DIMSE port or AE title")
+    tls = ae.tls if isinstance(ae, FoveaAE) and peer.tls else None
     assoc = ae.associate(
         peer.host,
         peer.port,
@@ -75,10 +94,12 @@ def associate(
         ae_title=peer.ae_title,
         ext_neg=list(ext_neg) if ext_neg else None,
         evt_handlers=[*NODELAY_HANDLERS, *evt_handlers],
+        tls_args=(client_context(tls), peer.host) if tls is not None else None,
     )
     if not assoc.is_established:
         raise PeerError(
-            f"association with {peer.ae_title} at {peer.host}:{peer.port} failed"
+            f"association with {peer.ae_title} at {peer.host}:{peer.port}"
+            f"{' (TLS)' if tls is not None else ''} failed"
         )
     try:
         yield assoc

@@ -5,6 +5,9 @@ result down; no other module reads the environment. Precedence, highest first:
 command-line options, ``FOVEA_*`` environment variables, the network file
 (``configs/network.toml`` unless ``--config`` or ``FOVEA_CONFIG`` names another),
 built-in defaults.
+
+Besides the ``[settings]`` table and the nodes (``[nodes.<name>]``), the
+network file may hold a ``[tls]`` table (:mod:`imaging_common.tls`).
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from imaging_common.exceptions import ConfigError
+from imaging_common.tls import TlsSettings
 
 __all__ = [
+    "ANY_ADDRESS",
     "DEFAULT_CONFIG",
     "Network",
     "Node",
     "Settings",
+    "TlsSettings",
     "load_network",
     "load_settings",
     "parse_boolean",
@@ -45,6 +51,13 @@ DEFAULTS: Mapping[str, Any] = {
 }
 
 LOG_FORMATS = ("auto", "json", "console")
+
+#: Keys the ``[tls]`` table of the network file may hold (see :mod:`imaging_common.tls`).
+TLS_KEYS = frozenset({"enabled", "certificate", "private_key", "ca_certificates",
+                      "verify_clients", "check_hostname"})
+
+#: In ``calls_from``: associations of the node may come from any address.
+ANY_ADDRESS = "*"
 
 
 def validate_ae_title(value: str) -> str:
@@ -77,8 +90,14 @@ class Node:
         host: the address peers use to reach it.
         port: its DIMSE port, ``None`` if it only acts as an SCU.
         http_port: its HTTP port, if it serves web pages or an API.
+        metrics_port: the HTTP port of a DIMSE-only service's Prometheus
+            metrics (``/metrics``); ``None`` or 0: not served.
         accepts: the calling AE titles this node accepts associations from.
         move_destinations: AE titles this node may send C-MOVE results to.
+        tls: its DIMSE port speaks TLS (while the ``[tls]`` table is enabled).
+        calls_from: the hosts, addresses or networks (``10.1.0.0/16``) its
+            associations may come from, ``"*"`` for any; by default its
+            ``host`` when the network file gives one, else unchecked.
     """
 
     name: str
@@ -86,8 +105,11 @@ class Node:
     host: str = "127.0.0.1"
     port: int | None = None
     http_port: int | None = None
+    metrics_port: int | None = None
     accepts: frozenset[str] = frozenset()
     move_destinations: tuple[str, ...] = ()
+    tls: bool = False
+    calls_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -133,6 +155,7 @@ class Settings:
         network_timeout: idle seconds before an association is closed.
         log_format: ``json``, ``console`` or ``auto``.
         fsync: flush files and directories to stable storage before answering.
+        tls: the TLS identity and trust (``None``: TLS is off, every link is plain).
     """
 
     node: Node
@@ -148,6 +171,7 @@ class Settings:
     log_format: str = "auto"
     fsync: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
+    tls: TlsSettings | None = None
 
     @property
     def ae_title(self) -> str:
@@ -158,22 +182,37 @@ class Settings:
 
 
 def _parse_node(name: str, table: Mapping[str, Any]) -> Node:
-    known = {"ae_title", "host", "port", "http_port", "accepts", "move_destinations"}
+    known = {"ae_title", "host", "port", "http_port", "metrics_port", "accepts",
+             "move_destinations", "tls", "calls_from"}
     unknown = set(table) - known
     if unknown:
         raise ConfigError(f"node {name!r}: unknown keys {sorted(unknown)}")
     ae_title = table.get("ae_title")
+    host = str(table.get("host", "127.0.0.1"))
     return Node(
         name=name,
         ae_title=validate_ae_title(ae_title) if ae_title is not None else None,
-        host=str(table.get("host", "127.0.0.1")),
+        host=host,
         port=_port(table.get("port"), f"nodes.{name}.port"),
         http_port=_port(table.get("http_port"), f"nodes.{name}.http_port"),
+        metrics_port=_port(table.get("metrics_port"), f"nodes.{name}.metrics_port"),
         accepts=frozenset(validate_ae_title(a) for a in table.get("accepts", ())),
         move_destinations=tuple(
             validate_ae_title(a) for a in table.get("move_destinations", ())
         ),
+        tls=parse_boolean(table.get("tls", False)),
+        calls_from=_calls_from(table.get("calls_from", [host] if "host" in table else []),
+                               f"nodes.{name}.calls_from"),
     )
+
+
+def _calls_from(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: {value!r} is not a list of hosts")
+    hosts = tuple(str(v).strip() for v in value)
+    if any(not h or any(c.isspace() for c in h) for h in hosts):
+        raise ConfigError(f"{where}: {value!r} holds an empty or spaced host")
+    return hosts
 
 
 def _port(value: Any, where: str) -> int | None:
@@ -194,12 +233,19 @@ def load_network(path: Path) -> tuple[Network, dict[str, Any]]:
     Raises:
         ConfigError: the file is missing, is not TOML, or names a bad value.
     """
+    return _network(_read_document(path))
+
+
+def _read_document(path: Path) -> dict[str, Any]:
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"network file {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"network file {path} is not valid TOML: {exc}") from None
+
+
+def _network(document: Mapping[str, Any]) -> tuple[Network, dict[str, Any]]:
     nodes = tuple(
         _parse_node(name, table) for name, table in document.get("nodes", {}).items()
     )
@@ -250,7 +296,10 @@ def load_settings(
     args = parser.parse_args(argv)
 
     config_path = Path(args.config or env.get("FOVEA_CONFIG") or DEFAULT_CONFIG)
-    network, file_settings = load_network(config_path)
+    document = _read_document(config_path)
+    network, file_settings = _network(document)
+    network = _tls_nodes(network, env.get("FOVEA_TLS_NODES"))
+    tls = _tls_settings(document.get("tls"), config_path.parent, env)
     unknown = set(file_settings) - set(DEFAULTS)
     if unknown:
         raise ConfigError(f"[settings]: unknown keys {sorted(unknown)}")
@@ -267,6 +316,9 @@ def load_settings(
         node,
         ae_title=validate_ae_title(ae_title) if ae_title is not None else None,
         port=_port(pick(args.port, "FOVEA_PORT", node.port), "port"),
+        # --metrics-port exists where the service added it (imaging_common.metrics).
+        metrics_port=_port(pick(getattr(args, "metrics_port", None), "FOVEA_METRICS_PORT",
+                                node.metrics_port), "metrics_port"),
     )
     network = network.with_node(node)
 
@@ -279,10 +331,13 @@ def load_settings(
     if log_format not in LOG_FORMATS:
         raise ConfigError(f"log format {log_format!r} is not one of {LOG_FORMATS}")
 
+    if tls is not None and node.ae_title is not None:
+        tls.check()  # a DIMSE service: its TLS files must load now, not at the first peer
+
     extra = {
         k: v for k, v in vars(args).items()
         if k not in {"config", "port", "ae_title", "data_dir", "database_url",
-                     "bind", "log_format"}
+                     "bind", "log_format", "metrics_port"}
     }
     return Settings(
         node=node,
@@ -301,7 +356,55 @@ def load_settings(
         log_format=log_format,
         fsync=parse_boolean(env.get("FOVEA_FSYNC", values["fsync"])),
         extra=extra,
+        tls=tls,
     )
+
+
+def _tls_settings(table: Any, base: Path, env: Mapping[str, str]) -> TlsSettings | None:
+    """The ``[tls]`` table with its ``FOVEA_TLS*`` overrides; ``None`` when disabled.
+
+    Paths in the file are relative to ``base`` (the network file's folder).
+    """
+    table = {} if table is None else table
+    if not isinstance(table, dict):
+        raise ConfigError("[tls] in the network file must be a table")
+    unknown = set(table) - TLS_KEYS
+    if unknown:
+        raise ConfigError(f"[tls]: unknown keys {sorted(unknown)}")
+    if not parse_boolean(env.get("FOVEA_TLS", table.get("enabled", False))):
+        return None
+
+    def path(key: str) -> Path:
+        variable = f"FOVEA_TLS_{key.upper()}"
+        if env.get(variable):
+            return Path(env[variable])
+        if not table.get(key):
+            raise ConfigError(f"TLS is enabled but [tls] {key} is not set (nor {variable})")
+        named = Path(str(table[key])).expanduser()
+        return named if named.is_absolute() else base / named
+
+    def flag(key: str) -> bool:
+        return parse_boolean(env.get(f"FOVEA_TLS_{key.upper()}", table.get(key, True)))
+
+    return TlsSettings(
+        certificate=path("certificate"),
+        private_key=path("private_key"),
+        ca_certificates=path("ca_certificates"),
+        verify_clients=flag("verify_clients"),
+        check_hostname=flag("check_hostname"),
+    )
+
+
+def _tls_nodes(network: Network, names: str | None) -> Network:
+    """``FOVEA_TLS_NODES`` (node names, comma- or space-separated) replaces the
+    ``tls`` flags of the network file."""
+    if names is None:
+        return network
+    chosen = set(names.replace(",", " ").split())
+    unknown = chosen - {n.name for n in network.nodes}
+    if unknown:
+        raise ConfigError(f"FOVEA_TLS_NODES names unknown nodes {sorted(unknown)}")
+    return Network(tuple(replace(n, tls=n.name in chosen) for n in network.nodes))
 
 
 def _positive_int(value: Any, where: str) -> int:

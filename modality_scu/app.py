@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from imaging_common.dimse import make_ae
 from imaging_common.logs import configure_logging, get_logger
+from imaging_common.web_metrics import init_metrics
 from modality_scu.blueprints import register_blueprints
 from modality_scu.cli import register_commands
 from modality_scu.config import StationConfig, load_config
@@ -56,6 +57,7 @@ def create_app(config: StationConfig | None = None,
         config=config, outbox=outbox, sender=OutboxSender(config, db, outbox, factory),
         ae_factory=factory)
     _request_log(app)
+    init_metrics(app)  # GET /metrics, no log-in: Prometheus scrapes it
     init_security(app)
     register_blueprints(app)
     register_commands(app)

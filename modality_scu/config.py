@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from imaging_common.deployment import ENVIRONMENTS, check_production_secret
 from imaging_common.exceptions import ConfigError
 from imaging_common.settings import (
     Node,
@@ -50,19 +51,12 @@ from imaging_common.settings import (
 
 __all__ = ["ENVIRONMENTS", "RetryPolicy", "StationConfig", "argument_parser", "load_config"]
 
-ENVIRONMENTS = ("development", "production", "testing")
-
 #: Keys the ``[station]`` table of the network file may hold.
 STATION_KEYS = frozenset({
     "environment", "timezone", "max_upload_mb", "max_images_per_eye",
     "retry_first_seconds", "retry_max_seconds", "commitment_timeout",
     "session_minutes", "cookie_secure"})
 
-#: Values that look like secrets but are not; refused in production.
-PLACEHOLDER_SECRETS = frozenset(
-    {"", "dev", "development", "secret", "changeme", "change-me", "change_me",
-     "please-change-me", "test", "testing", "fovea", "default", "password"})
-_MIN_SECRET_LENGTH = 32
 _MEGABYTE = 1024 * 1024
 
 
@@ -126,11 +120,8 @@ class StationConfig:
     def __post_init__(self) -> None:
         if self.environment not in ENVIRONMENTS:
             raise ConfigError(f"environment {self.environment!r} is not one of {ENVIRONMENTS}")
-        if self.production and (self.secret_key.strip().lower() in PLACEHOLDER_SECRETS
-                                or len(self.secret_key) < _MIN_SECRET_LENGTH):
-            raise ConfigError(
-                f"the secret key must be set to a random value of at least "
-                f"{_MIN_SECRET_LENGTH} characters in production (FOVEA_SECRET_KEY)")
+        if self.production:
+            check_production_secret("the secret key", self.secret_key, "FOVEA_SECRET_KEY")
         if not self.secret_key:
             raise ConfigError("the secret key is empty")
         try:

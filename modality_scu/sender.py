@@ -33,6 +33,7 @@ from modality_scu.database import Database
 from modality_scu.delivery import Delivery, OutgoingImage, deliver
 from modality_scu.exceptions import PeerRefused
 from modality_scu.models import ImageState, OutboxImage, Procedure, ProcedureState, utcnow
+from modality_scu.monitoring import count_delivery
 from modality_scu.mpps_scu import is_already_final, update_step
 from modality_scu.outbox import Outbox
 from modality_scu.procedures import final_step
@@ -154,6 +155,7 @@ class OutboxSender:
             log.warning("delivery failed", peer=archive.ae_title, images=len(batch),
                         reason=str(exc))
             error = f"{archive.ae_title} at {archive.host}:{archive.port}: {exc}"
+        count_delivery(batch, delivery)
         with self.db.sessions() as db:
             rows = {r.sop_instance_uid: r for r in db.scalars(select(OutboxImage).where(
                 OutboxImage.sop_instance_uid.in_([i.sop_instance_uid for i in batch])))}
@@ -229,11 +231,13 @@ class OutboxSender:
             procedure.finished_at, procedure.mpps_last_error = now, ""
             procedure.mpps_next_attempt_at = None
             db.commit()
-            log.info("examination ended", procedure=procedure.id, state=procedure.state.value)
+            log.info("examination ended", procedure=procedure.id, state=procedure.state.value,
+                     accession_number=procedure.accession_number)
 
     def _step_failed(self, db: Session, procedure: Procedure, error: str, now: datetime
                      ) -> None:
-        log.warning("mpps end failed", sop_instance_uid=procedure.mpps_uid, reason=error)
+        log.warning("mpps end failed", sop_instance_uid=procedure.mpps_uid, reason=error,
+                    accession_number=procedure.accession_number)
         procedure.mpps_attempts += 1
         procedure.mpps_last_error = error[:1000]
         procedure.mpps_next_attempt_at = now + timedelta(

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 from imaging_common.exceptions import ConfigError
 from imaging_common.logs import configure_logging, get_logger
-from imaging_common.settings import load_settings
+from imaging_common.metrics import add_metrics_option, serve_metrics
+from imaging_common.settings import load_settings, service_argument_parser
 from pacs_scp.server import start_server
 
 log = get_logger("pacs_scp")
@@ -18,20 +19,26 @@ log = get_logger("pacs_scp")
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the archive; returns the process exit status."""
     try:
-        settings = load_settings(
-            "pacs", argv, description="Fovea PACS: DICOM archive (C-STORE, C-FIND, "
-            "C-MOVE, C-GET, storage commitment)",
-        )
+        settings = load_settings("pacs", argv, parser=add_metrics_option(
+            service_argument_parser("Fovea PACS: DICOM archive (C-STORE, C-FIND, "
+                                    "C-MOVE, C-GET, storage commitment)")))
     except ConfigError as exc:
         print(f"pacs_scp: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_format)
+    try:
+        metrics = serve_metrics(settings)
+    except OSError as exc:
+        print(f"pacs_scp: metrics port {settings.node.metrics_port}: {exc}", file=sys.stderr)
+        return 2
     server = start_server(settings)
     print(
         f"Fovea PACS ready: AE title {settings.ae_title}, "
         f"{settings.bind_address}:{server.server_address[1]}, data in {settings.data_dir}/\n"
         f"  try: echoscu -aet WEASIS_AE -aec {settings.ae_title} "
-        f"{settings.node.host} {server.server_address[1]}",
+        f"{settings.node.host} {server.server_address[1]}"
+        + (f"\n  metrics: http://{settings.node.host}:{metrics.port}/metrics"
+           if metrics else ""),
         flush=True,
     )
     stop = threading.Event()
@@ -40,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop.wait()
     log.info("stopping")
     server.shutdown()
+    if metrics is not None:
+        metrics.shutdown()
     return 0
 
 

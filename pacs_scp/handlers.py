@@ -24,6 +24,7 @@ from imaging_common.dimse import NODELAY_HANDLERS, associate, make_ae
 from imaging_common.encoding import part10
 from imaging_common.exceptions import DicomInputError, PeerError
 from imaging_common.logs import correlated, get_logger
+from imaging_common.metrics import DimseMetrics
 from imaging_common.reactor import wait_until_sent
 from imaging_common.settings import Settings
 from imaging_common.sop_classes import (
@@ -193,7 +194,8 @@ def handle_move(event: evt.Event, ctx: PacsContext) -> Iterator[Any]:
     contexts = storage_contexts({(i.sop_class_uid, i.transfer_syntax_uid) for i in items})
     yield destination.host, destination.port, {
         "contexts": contexts,
-        "evt_handlers": [*NODELAY_HANDLERS, (evt.EVT_ESTABLISHED, capture)],
+        "evt_handlers": [*NODELAY_HANDLERS, *DimseMetrics.for_settings(ctx.settings).handlers,
+                         (evt.EVT_ESTABLISHED, capture)],
     }
     if error is not None:
         yield 1
@@ -278,7 +280,8 @@ def _report_commitment(
     context.scu_role, context.scp_role = False, True
     try:
         with associate(ae, node, [context],
-                       ext_neg=[build_role(STORAGE_COMMITMENT_PUSH, scp_role=True)]) as report:
+                       ext_neg=[build_role(STORAGE_COMMITMENT_PUSH, scp_role=True)],
+                       evt_handlers=DimseMetrics.for_settings(ctx.settings).handlers) as report:
             status, _ = report.send_n_event_report(*args)
     except PeerError as exc:
         log.error("commitment report undeliverable", peer=peer, reason=str(exc))

@@ -11,7 +11,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
 from imaging_common.dimse import NODELAY_HANDLERS, make_ae
+from imaging_common.listener import serve
 from imaging_common.logs import get_logger
+from imaging_common.metrics import DimseMetrics
 from imaging_common.settings import Settings
 from imaging_common.sop_classes import (
     QR_FIND_MODELS,
@@ -74,6 +76,7 @@ def handler_table(ctx: PacsContext) -> list[tuple[Any, ...]]:
     """Every event the archive answers, and the function that answers it."""
     return [
         *NODELAY_HANDLERS,
+        *DimseMetrics.for_settings(ctx.settings).handlers,
         (evt.EVT_REJECTED, _log_rejected),
         (evt.EVT_C_ECHO, handlers.handle_echo, [ctx]),
         (evt.EVT_C_STORE, handlers.handle_store, [ctx]),
@@ -93,11 +96,8 @@ def start_server(settings: Settings) -> ThreadedAssociationServer:
     ctx = build_context(settings)
     reconcile(ctx.sessions, ctx.archive)
     ae = build_ae(settings)
-    port = settings.node.port if settings.node.port is not None else 0
-    server = ae.start_server(
-        (settings.bind_address, port), block=False, evt_handlers=handler_table(ctx)
-    )
-    assert server is not None  # block=False always returns the server
+    server = serve(ae, settings, handler_table(ctx))
     log.info("listening", ae_title=settings.ae_title, host=settings.bind_address,
+             tls=server.ssl_context is not None,
              port=server.server_address[1], data_dir=str(settings.data_dir))
     return server

@@ -30,6 +30,9 @@ SECRET_NAMES = ("FOVEA_SECRET_KEY", "FOVEA_AI_SECRET_KEY", "FOVEA_EMR_TOKEN_WORK
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 #: Every service and the address that answers once it is up.
 SERVICES = {"pacs": 11112, "worklist": 11113, "emr": 5000, "station": 5001, "ai": 5003}
+#: The Prometheus metrics listeners of the DIMSE-only services (metrics_port in
+#: configs/network.toml); the web services serve /metrics on their own ports.
+METRICS_PORTS = {"pacs metrics": 9112, "worklist metrics": 9113}
 START_TIMEOUT = 120.0
 
 
@@ -130,6 +133,9 @@ Fovea is running (data in {run_dir}/, secrets in {run_dir}/secrets.env). Ctrl-C 
   DICOM: PACS FOVEA_PACS 127.0.0.1:11112 (a viewer calls as WEASIS_AE, listens on 11115)
          worklist + MPPS FOVEA_MWL 127.0.0.1:11113, AI node FOVEA_AI 127.0.0.1:11114
   try:   echoscu -aet WEASIS_AE -aec FOVEA_PACS 127.0.0.1 11112
+
+  Prometheus /metrics: http://127.0.0.1:9112/metrics (PACS), :9113/metrics (worklist),
+         :5000/metrics (EMR), :5001/metrics (station), :5003/metrics (AI node page)
 """
 
 
@@ -153,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
                              "installed: apt-get install redis-server, or set REDIS_URL")
         (run_dir / "redis").mkdir(exist_ok=True)
         processes.insert(0, "redis")
-    busy = [f"{name} ({port})" for name, port in SERVICES.items() if answers("127.0.0.1", port)]
+    busy = [f"{name} ({port})" for name, port in {**SERVICES, **METRICS_PORTS}.items()
+            if answers("127.0.0.1", port)]
     if busy:
         raise SystemExit(f"ports already in use: {', '.join(busy)}; is Fovea running already?")
     for name in ("pacs", "worklist", "emr", "station"):

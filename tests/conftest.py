@@ -24,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 from imaging_common.settings import Settings, load_settings
 from pacs_scp.handlers import PacsContext
 from pacs_scp.server import build_context, start_server
+from tests.certificates import Pki, make_pki
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_CALLERS = ["ECHOSCU", "STORESCU", "FINDSCU", "MOVESCU", "GETSCU", "TESTSCU", "COMMITSCU"]
@@ -230,3 +231,9 @@ def dcmtk(*args: str, check: bool = True,
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n"
                              f"{result.stdout}\n{result.stderr}")
     return result
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A throwaway CA and certificates for the TLS tests (tests/certificates.py)."""
+    return make_pki(tmp_path_factory.mktemp("pki"))

@@ -60,9 +60,10 @@ def test_compose_network_is_the_network_file_with_service_hosts(
     assert [n.name for n in composed.nodes] == [n.name for n in local.nodes]
     for node in local.nodes:
         twin = composed.node(node.name)
-        assert (twin.ae_title, twin.port, twin.http_port, twin.accepts,
+        assert (twin.ae_title, twin.port, twin.http_port, twin.metrics_port, twin.accepts,
                 twin.move_destinations) == (node.ae_title, node.port, node.http_port,
-                                            node.accepts, node.move_destinations)
+                                            node.metrics_port, node.accepts,
+                                            node.move_destinations)
         expected = NODE_SERVICES.get(node.name) or OUTSIDE_COMPOSE[node.name]
         assert twin.host == expected, node.name
         if node.name in NODE_SERVICES:
@@ -85,6 +86,22 @@ def test_published_ports_are_the_network_file_ports(services: dict[str, Any]) ->
     assert "ports" not in services["postgres"] and "ports" not in services["redis"]
 
 
+def test_metrics_ports_are_exposed_not_published(services: dict[str, Any]) -> None:
+    network, _ = load_network(COMPOSE_CONFIG)
+    local, _ = load_network(REPO / "configs" / "network.toml")
+    taken = {p for node in local.nodes for p in (node.port, node.http_port) if p}
+    for name in ("pacs", "worklist"):
+        port = network.node(name).metrics_port
+        assert port and port not in taken, name
+        assert services[name]["expose"] == [str(port)], name
+        assert port not in published(services[name]), name
+    worker = services["ai-worker"]
+    port = worker["command"][worker["command"].index("--metrics-port") + 1]
+    assert worker["expose"] == [port]
+    assert f"127.0.0.1:{port}/metrics" in worker["healthcheck"]["test"][-1]
+    assert int(port) not in taken | {network.node(n).metrics_port for n in ("pacs", "worklist")}
+
+
 def test_services_use_the_compose_network_and_bind_everywhere(
         services: dict[str, Any]) -> None:
     for name in PROCFILE_NAMES:
@@ -94,8 +111,22 @@ def test_services_use_the_compose_network_and_bind_everywhere(
         settings = load_settings(name.replace("-worker", ""), [], environ={
             "FOVEA_CONFIG": str(COMPOSE_CONFIG), "FOVEA_BIND": environment["FOVEA_BIND"]})
         assert settings.bind_address == "0.0.0.0"
-    for name in ("emr", "station"):
+    for name in ("emr", "station", "worklist", "ai", "ai-worker"):  # every one with a secret
         assert services[name]["environment"]["FOVEA_ENV"] == "production"
+
+
+def test_callers_are_expected_from_the_compose_subnet_or_the_container(
+        services: dict[str, Any]) -> None:
+    """The address check (calls_from) lets the containers, scaled workers and
+    in-container health checks call; the viewer may call from anywhere."""
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    subnets = {c["subnet"] for c in compose["networks"]["default"]["ipam"]["config"]}
+    network, _ = load_network(COMPOSE_CONFIG)
+    for node in network.nodes:
+        if node.name == "viewer":
+            assert node.calls_from == ("*",)
+        elif node.name in ("pacs", "ai", "station"):  # the nodes that call others
+            assert set(node.calls_from) == subnets | {"127.0.0.1"}, node.name
 
 
 def test_dimse_health_checks_call_as_an_accepted_peer(services: dict[str, Any]) -> None:

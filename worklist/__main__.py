@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from imaging_common.exceptions import ConfigError
 from imaging_common.logs import configure_logging, get_logger
+from imaging_common.metrics import serve_metrics
 from worklist.config import load_config
 from worklist.server import start_server
 
@@ -24,6 +25,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     settings = config.settings
     configure_logging(settings.log_format)
+    try:
+        metrics = serve_metrics(settings)
+    except OSError as exc:
+        print(f"worklist: metrics port {settings.node.metrics_port}: {exc}", file=sys.stderr)
+        return 2
     server = start_server(config)
     port = server.server_address[1]
     station = sorted(settings.node.accepts)[0]
@@ -33,7 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"steps in {config.steps_dir}/\n"
         f"  try: findscu -W -aet {station} -aec {settings.ae_title} "
         f"{settings.node.host} {port} -k ScheduledProcedureStepSequence[0].Modality=OP "
-        f"-k PatientName",
+        f"-k PatientName"
+        + (f"\n  metrics: http://{settings.node.host}:{metrics.port}/metrics"
+           if metrics else ""),
         flush=True,
     )
     stop = threading.Event()
@@ -42,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop.wait()
     log.info("stopping")
     server.shutdown()
+    if metrics is not None:
+        metrics.shutdown()
     return 0
 
 

@@ -3,10 +3,12 @@
 Read once by the entry point (:func:`load_config`) and passed down. The EMR's
 address comes from the ``emr`` node of the network file (``--emr-url`` or
 ``FOVEA_EMR_URL`` override it); its bearer token only from the environment
-(``FOVEA_EMR_TOKEN_WORKLIST``), never from the network file. An optional
+(``FOVEA_EMR_TOKEN_WORKLIST``), never from the network file. In production the
+token must be a random value of at least 32 characters. An optional
 ``[worklist]`` table of the network file tunes the EMR cache and timeout::
 
     [worklist]
+    environment = "development"  # or "production", "testing" (--environment, FOVEA_ENV)
     emr_cache_seconds = 5    # how long the scheduled orders answer C-FINDs
     emr_timeout = 5          # seconds to wait for the EMR's REST API
 """
@@ -22,7 +24,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from imaging_common.deployment import (
+    ENVIRONMENTS,
+    PRODUCTION,
+    check_environment,
+    check_production_secret,
+)
 from imaging_common.exceptions import ConfigError
+from imaging_common.metrics import add_metrics_option
 from imaging_common.settings import Settings, load_settings, service_argument_parser
 
 __all__ = ["DEFAULT_CACHE_SECONDS", "DEFAULT_EMR_TIMEOUT", "TOKEN_VARIABLE",
@@ -35,7 +44,7 @@ DEFAULT_EMR_TIMEOUT = 5.0
 #: The environment variable holding the worklist's bearer token on the EMR.
 TOKEN_VARIABLE = "FOVEA_EMR_TOKEN_WORKLIST"
 #: Keys the ``[worklist]`` table of the network file may hold.
-WORKLIST_KEYS = frozenset({"emr_cache_seconds", "emr_timeout"})
+WORKLIST_KEYS = frozenset({"environment", "emr_cache_seconds", "emr_timeout"})
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,7 @@ class WorklistConfig:
         emr_token: the worklist's bearer token on the EMR's REST API.
         cache_seconds: how long a list of orders read from the EMR is reused.
         emr_timeout: seconds to wait for an answer from the EMR.
+        environment: ``development``, ``production`` or ``testing``.
     """
 
     settings: Settings
@@ -55,6 +65,17 @@ class WorklistConfig:
     emr_token: str = field(repr=False)
     cache_seconds: float = DEFAULT_CACHE_SECONDS
     emr_timeout: float = DEFAULT_EMR_TIMEOUT
+    environment: str = "development"
+
+    def __post_init__(self) -> None:
+        check_environment(self.environment)
+        if self.production:
+            check_production_secret("the worklist's EMR token", self.emr_token, TOKEN_VARIABLE)
+
+    @property
+    def production(self) -> bool:
+        """Whether this process runs in production mode."""
+        return self.environment == PRODUCTION
 
     @property
     def steps_dir(self) -> Path:
@@ -63,11 +84,14 @@ class WorklistConfig:
 
 
 def argument_parser() -> argparse.ArgumentParser:
-    """The options of ``python -m worklist``: the shared service options and the EMR's URL."""
+    """The options of ``python -m worklist``: the shared service options, the EMR's URL
+    and the metrics port."""
     parser = service_argument_parser(
         "Fovea worklist: Modality Worklist C-FIND SCP and MPPS SCP")
     parser.add_argument("--emr-url", help="base URL of the EMR (FOVEA_EMR_URL)")
-    return parser
+    parser.add_argument("--environment", choices=ENVIRONMENTS,
+                        help="development, production or testing (FOVEA_ENV)")
+    return add_metrics_option(parser)
 
 
 def _worklist_table(path: Path) -> dict[str, Any]:
@@ -110,7 +134,7 @@ def load_config(argv: Sequence[str] | None = None,
 
     Raises:
         ConfigError: a value is bad, the worklist accepts no calling AE, or
-            its EMR token is not set.
+            its EMR token is not set (or weak, in production).
     """
     env = os.environ if environ is None else environ
     settings = load_settings("worklist", argv, env, parser=argument_parser())
@@ -128,4 +152,6 @@ def load_config(argv: Sequence[str] | None = None,
                                "[worklist] emr_cache_seconds"),
         emr_timeout=_seconds(table.get("emr_timeout", DEFAULT_EMR_TIMEOUT),
                              "[worklist] emr_timeout", allow_zero=False),
+        environment=str(settings.extra.get("environment") or env.get("FOVEA_ENV")
+                        or table.get("environment", "development")),
     )

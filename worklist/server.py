@@ -9,7 +9,9 @@ from pynetdicom import AE, evt
 from pynetdicom.transport import ThreadedAssociationServer
 
 from imaging_common.dimse import NODELAY_HANDLERS, make_ae
+from imaging_common.listener import serve
 from imaging_common.logs import get_logger
+from imaging_common.metrics import DimseMetrics
 from imaging_common.settings import Settings
 from imaging_common.sop_classes import (
     MODALITY_PERFORMED_PROCEDURE_STEP,
@@ -57,6 +59,7 @@ def handler_table(ctx: WorklistContext) -> list[tuple[Any, ...]]:
     """Every event the worklist answers, and the function that answers it."""
     return [
         *NODELAY_HANDLERS,
+        *DimseMetrics.for_settings(ctx.config.settings).handlers,
         (evt.EVT_REJECTED, handlers.log_rejected),
         (evt.EVT_C_ECHO, handlers.handle_echo, [ctx]),
         (evt.EVT_C_FIND, handlers.handle_find, [ctx]),
@@ -74,12 +77,9 @@ def start_server(config: WorklistConfig) -> ThreadedAssociationServer:
     settings = config.settings
     ctx = build_context(config)
     ae = build_ae(settings)
-    port = settings.node.port if settings.node.port is not None else 0
-    server = ae.start_server(
-        (settings.bind_address, port), block=False, evt_handlers=handler_table(ctx)
-    )
-    assert server is not None  # block=False always returns the server
+    server = serve(ae, settings, handler_table(ctx))
     log.info("listening", ae_title=settings.ae_title, host=settings.bind_address,
+             tls=server.ssl_context is not None,
              port=server.server_address[1], emr=config.emr_url,
              steps=str(config.steps_dir))
     return server

@@ -4,7 +4,8 @@
 are created in :mod:`ai_node.web.security` and bound here. Blueprints:
 :mod:`~ai_node.web.auth` (log in and out) and :mod:`~ai_node.web.pages`
 (the list, Run, Run all, ``status.json``), :mod:`~ai_node.web.ops`
-(``/metrics``, ``/healthz``). Nothing here imports the model.
+(``/healthz``); ``/metrics`` comes from :func:`imaging_common.web_metrics.init_metrics`,
+with the queue's collector. Nothing here imports the model.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from flask_wtf.csrf import CSRFError
 
 from imaging_common.exceptions import ConfigError
 from imaging_common.logs import get_logger
+from imaging_common.web_metrics import init_metrics
 
 from ai_node.config import AiConfig
 from ai_node.dispatch import Dispatcher
-from ai_node.monitoring import page_registry
+from ai_node.monitoring import QueueCollector
 from ai_node.operators import OperatorStore
 from ai_node.stages import Stage
 from ai_node.web import auth, ops, pages
@@ -67,7 +69,7 @@ def create_app(config: AiConfig, dispatcher: Dispatcher, operators: OperatorStor
         MAX_CONTENT_LENGTH=64 * 1024,
     )
     app.extensions[CONTEXT_KEY] = WebContext(config, dispatcher, operators, LoginThrottle())
-    app.extensions[ops.METRICS_KEY] = page_registry(dispatcher, config)
+    init_metrics(app, QueueCollector(dispatcher, config))
     init_security(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)

@@ -20,6 +20,7 @@ from modality_scu.database import session as db_session
 from modality_scu.exceptions import ProcedureError, UploadError
 from modality_scu.forms import AcquisitionForm, CancelForm
 from modality_scu.models import Procedure, ProcedureState
+from modality_scu.monitoring import count_acquisition
 from modality_scu.photographs import (
     EYE_NAMES,
     Photograph,
@@ -125,6 +126,7 @@ def photographs(procedure_id: int) -> Response | tuple[str, int]:
     except ProcedureError as exc:
         flash(str(exc), "error")
         return redirect(url_for("examinations.show", procedure_id=procedure.id))
+    count_acquisition(images)
     ctx.sender.wake()
     flash(f"{len(images)} photograph(s) queued for {ctx.config.pacs.ae_title}. This page "
           f"shows their progress; the examination completes once the archive has "

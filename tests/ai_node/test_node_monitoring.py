@@ -34,6 +34,13 @@ def stage_count(stage: str) -> float:
                                      {"stage": stage}) or 0.0
 
 
+#: A photograph the PACS's C-MOVE stored into the node's storage SCP.
+PHOTOGRAPH_STORED = ("fovea_dimse_operations_total", (
+    ("command", "C-STORE"), ("level", ""), ("role", "performer"), ("service", "ai"),
+    ("sop_class", "OphthalmicPhotography8BitImageStorage"), ("status", "success")))
+DONE = ("fovea_ai_job_attempts_total", (("outcome", "done"),))
+
+
 def test_the_page_exports_the_queue_and_the_worker_its_stage_durations(
         live_pacs: LivePacs, live_emr: LiveEmr, storage_scp: Inbox, ai_config: AiConfig,
         dispatcher: Dispatcher, redis: Redis, operators: OperatorStore) -> None:
@@ -50,6 +57,7 @@ def test_the_page_exports_the_queue_and_the_worker_its_stage_durations(
     assert queued[("fovea_ai_queue_length", (("queue", "fovea-ai"),))] == 1
     assert queued[("fovea_ai_redis_up", ())] == 1
     before = {stage: stage_count(stage) for stage in GRADING_STAGES}
+    counted = samples(client.get("/metrics").text)
 
     assert run_worker(ai_config, redis)
 
@@ -64,6 +72,12 @@ def test_the_page_exports_the_queue_and_the_worker_its_stage_durations(
     assert "MRN" not in metrics.text and "Doe" not in metrics.text
     for stage in GRADING_STAGES:  # the in-process worker observed into the default registry
         assert stage_count(stage) == before[stage] + 1, stage
+    # The process-wide registry: the storage SCP's DIMSE traffic, the job's outcome.
+    assert after[PHOTOGRAPH_STORED] - counted.get(PHOTOGRAPH_STORED, 0) >= 2
+    assert after[DONE] - counted.get(DONE, 0) == 1
+    # The page's own requests, by endpoint.
+    assert after[("fovea_http_requests_total", (("endpoint", "ops.healthz"), ("method", "GET"),
+                                                ("status", "503")))] == 1
 
 
 def test_a_worker_serves_its_metrics_and_makes_the_node_healthy(

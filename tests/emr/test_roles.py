@@ -43,7 +43,8 @@ ROUTES = [
     ("GET", "/audit", "audit.view"),
     ("GET", "/dashboard", "dashboard.view"),
 ]
-OPEN_TO_ALL = {"/", "/login", "/logout", "/static/<path:filename>"}
+OPEN_TO_ALL = {"/", "/login", "/logout", "/static/<path:filename>",
+               "/metrics"}  # Prometheus scrapes it (tests/emr/test_metrics.py)
 
 
 @pytest.fixture

@@ -69,3 +69,22 @@ def test_bad_settings_are_refused(network: Path, edit: tuple[str, str] | None,
         network.write_text(network.read_text().replace(*edit))
     with pytest.raises(ConfigError, match=message):
         load_config(["--config", str(network)], env)
+
+
+def test_production_refuses_a_weak_or_placeholder_token(network: Path) -> None:
+    strong = "w" * 40
+    args = ["--config", str(network), "--environment", "production"]
+    for weak in (TOKEN, "changeme", "Password"):  # TOKEN has 31 characters
+        with pytest.raises(ConfigError, match="production .FOVEA_EMR_TOKEN_WORKLIST"):
+            load_config(args, {TOKEN_VARIABLE: weak})
+    assert load_config(args, {TOKEN_VARIABLE: strong}).production
+    assert not load_config(["--config", str(network)], {TOKEN_VARIABLE: TOKEN}).production
+    with pytest.raises(ConfigError, match="production"):
+        load_config(["--config", str(network)], {TOKEN_VARIABLE: TOKEN, "FOVEA_ENV": "production"})
+    network.write_text(network.read_text().replace("[worklist]\n",
+                                                   '[worklist]\nenvironment = "production"\n'))
+    with pytest.raises(ConfigError, match="production"):
+        load_config(["--config", str(network)], {TOKEN_VARIABLE: TOKEN})
+    assert load_config(["--config", str(network)], {TOKEN_VARIABLE: strong}).production
+    with pytest.raises(ConfigError, match="not one of"):
+        load_config(["--config", str(network)], {TOKEN_VARIABLE: strong, "FOVEA_ENV": "staging"})
