@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import random
 import re
 import shlex
 import signal
@@ -47,10 +48,28 @@ def load_script(name: str) -> ModuleType:
     return module
 
 
+#: Ports handed out by :func:`free_port`, so that none is handed out twice.
+_TAKEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, below Linux's ephemeral range (32768-60999).
+
+    The services start seconds after their ports are chosen; a port from the
+    ephemeral range could meanwhile become the local end of some outgoing
+    connection, and the service could not bind it.
+    """
+    while True:
+        port = random.randrange(20000, 32000)
+        if port in _TAKEN:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _TAKEN.add(port)
+        return port
 
 
 def answers(port: int) -> bool:
