@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_DIR ?= var
 
-.PHONY: run run-tools demo test venv tools lint clean
+.PHONY: run run-tools demo test venv tools lint clean screenshots
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ demo: venv
 
 test: venv tools
 	$(BIN)/python -m pytest
+
+# The README's pictures of every page, taken by the browser tests.
+screenshots: venv tools
+	FOVEA_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q \
+	  tests/emr/test_browser.py tests/modality_scu/test_browser.py tests/ai_node/test_node_browser.py
 
 lint: venv
 	$(BIN)/flake8 imaging_common pacs_scp worklist modality_scu emr ai_node tests scripts

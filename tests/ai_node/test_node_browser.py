@@ -20,6 +20,7 @@ from ai_node.dispatch import Dispatcher
 from ai_node.inbox import Inbox
 from ai_node.operators import OperatorStore
 from ai_node.web import create_app
+from tests.screenshots import screenshot
 from tests.ai_node.node_peers import (OPERATOR_PASSWORD, LiveEmr, LivePacs, photographs,
                                       run_worker, send_to_pacs)
 
@@ -59,6 +60,8 @@ def test_a_nurse_runs_an_order_and_watches_it_finish(
     send_to_pacs(live_pacs, photographs(live_emr, order_id))
 
     p.goto("/")
+    expect(p.get_by_role("heading", name="Log in")).to_be_visible()
+    screenshot(p, "ai-01-login")
     p.get_by_label("User name").fill("nina")
     p.get_by_label("Password").fill(OPERATOR_PASSWORD)
     p.get_by_role("button", name="Log in").click()
@@ -68,6 +71,7 @@ def test_a_nurse_runs_an_order_and_watches_it_finish(
     expect(p.get_by_role("status").first).to_contain_text(f"Order {order_id} is queued")
     expect(row.locator(".stage")).to_have_text("queued")
     expect(p.locator("#queue-length")).to_have_text("1")
+    screenshot(p, "ai-02-queued")
     p.evaluate("window.stillTheSamePage = true")
 
     run_worker(ai_config, redis)
@@ -77,3 +81,4 @@ def test_a_nurse_runs_an_order_and_watches_it_finish(
     expect(row).to_have_count(0)  # AI done: no longer waiting
     expect(p.locator("#queue-length")).to_have_text("0")
     assert p.evaluate("window.stillTheSamePage") is True  # never reloaded
+    screenshot(p, "ai-03-done")

@@ -16,12 +16,20 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from .conftest import PASSWORD
+from emr.database import session
+from emr.models import Order
+from emr.seed import seed_demo
+from emr.states import OrderState
+from tests.screenshots import screenshot
+
+from .conftest import FAST_HASH, PASSWORD
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+expect = sync_api.expect
 
 
 @pytest.fixture
@@ -92,3 +100,62 @@ def test_nurse_registers_prescribes_and_logs_out(page: Any, tmp_path: Path) -> N
     expect(p.get_by_text("You are logged out.")).to_be_visible()
     p.goto("/orders")
     expect(p.get_by_role("heading", name="Log in")).to_be_visible()
+
+
+def test_every_page_of_the_emr_with_demo_data(app: Flask, page: Any) -> None:
+    """Each role's pages on the demo data, each one checked (and pictured for the README)."""
+    with app.app_context():
+        db = session()
+        seed_demo(db, patients=12, password=PASSWORD, stations=("FUNDUS_CAM1",), seed=3,
+                  hash_method=FAST_HASH)
+        db.commit()
+        graded = db.scalars(select(Order).where(Order.state == OrderState.AI_DONE)
+                            .order_by(Order.id)).first()
+        assert graded is not None
+        order_id, patient_id = graded.id, graded.patient_id
+        patient_heading = graded.patient.display_name
+    p = page
+    p.goto("/")
+    expect(p.get_by_role("heading", name="Log in")).to_be_visible()
+    screenshot(p, "emr-01-login")
+    _log_in(p, "nurse")
+    pages = [
+        ("/dashboard", "Screening dashboard", "emr-02-dashboard"),
+        ("/orders", "Orders", "emr-03-orders"),
+        ("/patients", "Patients", "emr-04-patients"),
+        ("/patients/new", "Register a patient", "emr-05-patient-new"),
+        (f"/patients/{patient_id}", patient_heading, "emr-06-patient"),
+        (f"/patients/{patient_id}/orders/new", "Prescribe", "emr-07-order-new"),
+        (f"/orders/{order_id}", "Order", "emr-08-order"),
+        (f"/orders/{order_id}/report", "Screening report", "emr-09-report"),
+    ]
+    for path, heading, name in pages:
+        p.goto(path)
+        expect(p.get_by_role("heading", level=1)).to_contain_text(heading)
+        screenshot(p, name)
+    expect(p.get_by_text("research use only", exact=False).first).to_be_visible()
+    p.get_by_role("button", name="Log out").click()
+
+    _log_in(p, "ophthalmologist")
+    p.goto("/reviews")
+    expect(p.get_by_role("heading", level=1)).to_contain_text("awaiting review")
+    screenshot(p, "emr-10-reviews")
+    p.goto(f"/orders/{order_id}/report")
+    expect(p.get_by_role("button", name="Sign the review")).to_be_visible()
+    screenshot(p, "emr-11-review-form")
+    p.get_by_role("button", name="Log out").click()
+
+    _log_in(p, "admin")
+    for path, heading, name in (("/admin/users", "Users", "emr-12-users"),
+                                ("/audit", "Audit log", "emr-13-audit")):
+        p.goto(path)
+        expect(p.get_by_role("heading", level=1)).to_contain_text(heading)
+        screenshot(p, name)
+
+
+def _log_in(p: Any, name: str) -> None:
+    p.goto("/login")
+    p.get_by_label("User name").fill(name)
+    p.get_by_label("Password").fill(PASSWORD)
+    p.get_by_role("button", name="Log in").click()
+    expect(p.get_by_role("button", name="Log out")).to_be_visible()

@@ -18,6 +18,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from modality_scu.database import database
+from tests.screenshots import screenshot
 
 from .conftest import (
     PASSWORD,
@@ -84,6 +85,7 @@ def test_technician_photographs_a_patient_from_the_worklist(page: Any, peers: Pe
     p, expect = page, sync_api.expect
     p.goto("/")
     expect(p.get_by_role("heading", name="Log in")).to_be_visible()
+    screenshot(p, "station-01-login")
     p.get_by_label("User name").fill("tech")
     p.get_by_label("Password").fill(PASSWORD)
     p.get_by_role("button", name="Log in").click()
@@ -91,16 +93,17 @@ def test_technician_photographs_a_patient_from_the_worklist(page: Any, peers: Pe
     expect(p.get_by_role("heading", name="Today's worklist")).to_be_visible()
     row = p.get_by_role("row").filter(has_text=order.accession_number)
     expect(row.get_by_text(f"{FAMILY}, {GIVEN}")).to_be_visible()
-    p.screenshot(path=str(tmp_path / "worklist.png"), full_page=True)
+    screenshot(p, "station-02-worklist")
     row.get_by_role("button", name="Start").click()
     expect(p.get_by_text("Examination started: the worklist has been told")).to_be_visible()
-    p.screenshot(path=str(tmp_path / "examination.png"), full_page=True)
+    screenshot(p, "station-03-examination")
 
     p.get_by_label("Photographs of the right eye (OD)").set_input_files(str(wrong))
     p.get_by_label("Photographs of the left eye (OS)").set_input_files(str(left))
     p.get_by_role("button", name="Send the photographs").click()
     expect(p.get_by_text("“notes.txt” is not an image")).to_be_visible()
     expect(p.get_by_text("Nothing was sent.")).to_be_visible()
+    screenshot(p, "station-04-refused-upload")
 
     p.get_by_label("Photographs of the right eye (OD)").set_input_files(str(right))
     p.get_by_label("Photographs of the left eye (OS)").set_input_files(str(left))
@@ -109,5 +112,8 @@ def test_technician_photographs_a_patient_from_the_worklist(page: Any, peers: Pe
     # The page reloads itself until the archive has committed and the MPPS is sent.
     expect(p.get_by_text("COMPLETED sent, listing 2 image(s)")).to_be_visible(timeout=20000)
     expect(p.get_by_text("Stored and committed")).to_have_count(2)
-    p.screenshot(path=str(tmp_path / "completed.png"), full_page=True)
+    screenshot(p, "station-05-completed")
     assert peers.order_state(order.id)[0] == "acquired"
+    p.get_by_role("link", name="Outbox").click()
+    expect(p.get_by_role("heading", name="Outbox")).to_be_visible()
+    screenshot(p, "station-06-outbox")
