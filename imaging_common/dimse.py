@@ -23,6 +23,7 @@ from pynetdicom import AE, Association, evt
 from pynetdicom.presentation import PresentationContext
 
 from imaging_common.exceptions import PeerError
+from imaging_common.metrics import DimseMetrics
 from imaging_common.reactor import make_prompt
 from imaging_common.settings import Node, Settings
 from imaging_common.tls import TlsSettings, client_context
@@ -46,16 +47,20 @@ NODELAY_HANDLERS: list[tuple[Any, Any]] = [(evt.EVT_CONN_OPEN, set_tcp_nodelay)]
 
 
 class FoveaAE(AE):
-    """A pynetdicom AE that carries its process's TLS settings (``None``: no TLS)."""
+    """A pynetdicom AE that carries its process's TLS settings (``None``: no TLS)
+    and the DIMSE metrics its requested associations feed (``None``: none)."""
 
-    def __init__(self, ae_title: str, tls: TlsSettings | None = None) -> None:
+    def __init__(self, ae_title: str, tls: TlsSettings | None = None,
+                 metrics: DimseMetrics | None = None) -> None:
         super().__init__(ae_title=ae_title)
         self.tls = tls
+        self.metrics = metrics
 
 
 def make_ae(settings: Settings, ae_title: str | None = None) -> FoveaAE:
     """Return an AE with Fovea's identity, the timeouts and TLS of ``settings``."""
-    ae = FoveaAE(ae_title=ae_title or settings.ae_title, tls=settings.tls)
+    ae = FoveaAE(ae_title=ae_title or settings.ae_title, tls=settings.tls,
+                 metrics=DimseMetrics.for_settings(settings))
     ae.implementation_class_uid = IMPLEMENTATION_CLASS_UID
     ae.implementation_version_name = IMPLEMENTATION_VERSION_NAME
     ae.acse_timeout = settings.acse_timeout
@@ -87,13 +92,14 @@ def associate(
     if peer.port is None or peer.ae_title is None:
         raise PeerError(f"node {peer.name!r} has no DIMSE port or AE title")
     tls = ae.tls if isinstance(ae, FoveaAE) and peer.tls else None
+    counted = ae.metrics.handlers if isinstance(ae, FoveaAE) and ae.metrics else []
     assoc = ae.associate(
         peer.host,
         peer.port,
         contexts=list(contexts),
         ae_title=peer.ae_title,
         ext_neg=list(ext_neg) if ext_neg else None,
-        evt_handlers=[*NODELAY_HANDLERS, *evt_handlers],
+        evt_handlers=[*NODELAY_HANDLERS, *counted, *evt_handlers],
         tls_args=(client_context(tls), peer.host) if tls is not None else None,
     )
     if not assoc.is_established:

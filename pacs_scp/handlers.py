@@ -279,9 +279,8 @@ def _report_commitment(
     context = build_context(STORAGE_COMMITMENT_PUSH)
     context.scu_role, context.scp_role = False, True
     try:
-        with associate(ae, node, [context],
-                       ext_neg=[build_role(STORAGE_COMMITMENT_PUSH, scp_role=True)],
-                       evt_handlers=DimseMetrics.for_settings(ctx.settings).handlers) as report:
+        with associate(ae, node, [context],  # counted by make_ae's metrics
+                       ext_neg=[build_role(STORAGE_COMMITMENT_PUSH, scp_role=True)]) as report:
             status, _ = report.send_n_event_report(*args)
     except PeerError as exc:
         log.error("commitment report undeliverable", peer=peer, reason=str(exc))

@@ -57,6 +57,13 @@ def test_acquisitions_and_deliveries_are_counted(app: Flask, network: Path,
     assert delta(SENT, outcome="stored") == 2
     assert delta(SENT, outcome="refused") == 0
     assert delta("fovea_station_images_committed_total") == 2
+    # The station's own DICOM requests, counted where it opens its associations.
+    assert delta("fovea_dimse_operations_total", service="station", role="invoker",
+                 command="C-STORE", sop_class="OphthalmicPhotography8BitImageStorage",
+                 level="", status="success") == 2
+    assert delta("fovea_dimse_operations_total", service="station", role="invoker",
+                 command="N-ACTION", sop_class="StorageCommitmentPushModel",
+                 level="", status="success") == 1
     assert delta("fovea_http_requests_total", endpoint="examinations.photographs",
                  method="POST", status="302") == 1
     text = app.test_client().get("/metrics").text
