@@ -1,4 +1,6 @@
-"""A nurse in real headless Chromium: log in, Run an order, watch it finish without a reload.
+"""A nurse in real headless Chromium: log in, Run an order, watch it finish without a
+reload; Run all, see an order fail, and Retry it (pictured for the README by
+``make screenshots``).
 
 Needs Playwright and Debian's ``chromium`` package; skips with a message where
 either is missing.
@@ -82,3 +84,34 @@ def test_a_nurse_runs_an_order_and_watches_it_finish(
     expect(p.locator("#queue-length")).to_have_text("0")
     assert p.evaluate("window.stillTheSamePage") is True  # never reloaded
     screenshot(p, "ai-03-done")
+
+
+def test_a_nurse_runs_all_and_retries_a_failed_order(
+        page: Any, live_pacs: LivePacs, live_emr: LiveEmr, storage_scp: Inbox,
+        ai_config: AiConfig, redis: Redis) -> None:
+    p, expect = page, sync_api.expect
+    graded = live_emr.add_order("MRN-AI-1")
+    missing = live_emr.add_order("MRN-AI-2")  # acquired, but no photograph reached the PACS
+    send_to_pacs(live_pacs, photographs(live_emr, graded))
+    p.goto("/")
+    p.get_by_label("User name").fill("nina")
+    p.get_by_label("Password").fill(OPERATOR_PASSWORD)
+    p.get_by_role("button", name="Log in").click()
+    expect(p.locator("#orders").get_by_role("button", name="Run")).to_have_count(2)
+    p.get_by_role("button", name="Run all acquired").click()
+    expect(p.get_by_role("status").first).to_contain_text("2 order(s) queued for grading.")
+    expect(p.locator("#queue-length")).to_have_text("2")
+    screenshot(p, "ai-04-run-all")
+
+    run_worker(ai_config, redis)
+
+    failed = p.locator(f'#orders tr[data-order-id="{missing}"]')
+    expect(failed.locator(".stage")).to_have_text("failed")  # by the page's polling
+    expect(failed.locator(".error")).to_contain_text("has no study")
+    expect(p.locator(f'#orders tr[data-order-id="{graded}"]')).to_have_count(0)
+    expect(p.locator(f'#jobs tr[data-job-id="dr-order-{graded}"] .stage')).to_have_text("done")
+    screenshot(p, "ai-05-failed")
+    failed.get_by_role("button", name="Retry").click()
+    expect(p.get_by_role("status").first).to_contain_text(f"Order {missing} is queued")
+    expect(failed.locator(".stage")).to_have_text("queued")
+    assert live_emr.order(missing).state.value == "ai_queued"

@@ -1,5 +1,7 @@
-"""A nurse in real headless Chromium: log in, register a patient (after a mistake),
-prescribe a screening, see the order, log out.
+"""The EMR in real headless Chromium: a nurse logs in, registers a patient (after a
+mistake), prescribes a screening, sees the order and logs out; then every page of
+each role on the demo data, an ophthalmologist signing a review and an administrator
+adding an account among them (pictured for the README by ``make screenshots``).
 
 Needs Playwright (``pip install playwright``) and Debian's ``chromium`` package; the
 test skips with a message where either is missing.
@@ -119,12 +121,21 @@ def test_every_page_of_the_emr_with_demo_data(app: Flask, page: Any) -> None:
     expect(p.get_by_role("heading", name="Log in")).to_be_visible()
     screenshot(p, "emr-01-login")
     _log_in(p, "nurse")
+    _nurse_pages(p, order_id, patient_id, patient_heading)
+    _log_in(p, "ophthalmologist")
+    _ophthalmologist_pages(p, order_id)
+    _log_in(p, "admin")
+    _admin_pages(p)
+
+
+def _nurse_pages(p: Any, order_id: int, patient_id: int, patient_heading: str) -> None:
     pages = [
         ("/dashboard", "Screening dashboard", "emr-02-dashboard"),
         ("/orders", "Orders", "emr-03-orders"),
         ("/patients", "Patients", "emr-04-patients"),
         ("/patients/new", "Register a patient", "emr-05-patient-new"),
         (f"/patients/{patient_id}", patient_heading, "emr-06-patient"),
+        (f"/patients/{patient_id}/edit", f"Edit {patient_heading}", "emr-14-patient-edit"),
         (f"/patients/{patient_id}/orders/new", "Prescribe", "emr-07-order-new"),
         (f"/orders/{order_id}", "Order", "emr-08-order"),
         (f"/orders/{order_id}/report", "Screening report", "emr-09-report"),
@@ -134,23 +145,63 @@ def test_every_page_of_the_emr_with_demo_data(app: Flask, page: Any) -> None:
         expect(p.get_by_role("heading", level=1)).to_contain_text(heading)
         screenshot(p, name)
     expect(p.get_by_text("research use only", exact=False).first).to_be_visible()
-    p.get_by_role("button", name="Log out").click()
+    expect(p.get_by_role("img", name="Heat map", exact=False)).to_have_count(2)
+    expect(p.get_by_role("button", name="Sign the review")).to_have_count(0)
 
-    _log_in(p, "ophthalmologist")
+    p.goto("/admin/users")  # the error page, as a nurse meets it
+    expect(p.get_by_role("heading", level=1)).to_have_text("Forbidden")
+    screenshot(p, "emr-18-forbidden")
+    p.get_by_role("button", name="Log out").click()
+    expect(p.get_by_text("You are logged out.")).to_be_visible()
+
+
+def _ophthalmologist_pages(p: Any, order_id: int) -> None:
     p.goto("/reviews")
     expect(p.get_by_role("heading", level=1)).to_contain_text("awaiting review")
     screenshot(p, "emr-10-reviews")
     p.goto(f"/orders/{order_id}/report")
-    expect(p.get_by_role("button", name="Sign the review")).to_be_visible()
-    screenshot(p, "emr-11-review-form")
+    right = p.get_by_role("group", name="Right eye (OD)", exact=False)
+    left = p.get_by_role("group", name="Left eye (OS)", exact=False)
+    right.get_by_label("Approve the AI finding").check()
+    left.get_by_label("Correct it").check()
+    left.get_by_label("Corrected grade").select_option("1")
+    left.get_by_label("Comment").fill("A few microaneurysms temporal to the fovea.")
+    screenshot(p, "emr-11-review-form", focus=p.get_by_role("heading", name="Review", exact=True))
+    p.get_by_role("button", name="Sign the review").click()
+    expect(p.get_by_text("Review signed.")).to_be_visible()
+    expect(p.get_by_text("Approved by Ophthalmologist Tester")).to_be_visible()
+    expect(p.get_by_text("Corrected to: Mild non-proliferative diabetic retinopathy")
+           ).to_be_visible()
+    expect(p.get_by_role("heading", name="Result (worse eye, reviewed)")).to_be_visible()
+    screenshot(p, "emr-15-report-reviewed")
     p.get_by_role("button", name="Log out").click()
 
-    _log_in(p, "admin")
+
+def _admin_pages(p: Any) -> None:
     for path, heading, name in (("/admin/users", "Users", "emr-12-users"),
                                 ("/audit", "Audit log", "emr-13-audit")):
         p.goto(path)
         expect(p.get_by_role("heading", level=1)).to_contain_text(heading)
         screenshot(p, name)
+    expect(p.get_by_role("cell", name="review.create").first).to_be_visible()
+
+    p.goto("/admin/users")
+    p.get_by_role("link", name="Add a user").click()
+    expect(p.get_by_role("heading", level=1)).to_have_text("Add a user")
+    p.get_by_label("User name").fill("tina")
+    p.get_by_label("Full name").fill("Tina Technician")
+    p.get_by_label("Role").select_option("technician")
+    p.get_by_label("Password", exact=True).fill("slit lamp and fundus 2026")
+    p.get_by_label("Repeat the password").fill("slit lamp and fundus 2026")
+    screenshot(p, "emr-16-user-new")
+    p.get_by_role("button", name="Save").click()
+    expect(p.get_by_text("Account tina created.")).to_be_visible()
+
+    p.get_by_role("link", name="tina", exact=True).click()
+    expect(p.get_by_role("heading", level=1)).to_have_text("Edit tina")
+    expect(p.get_by_label("Full name")).to_have_value("Tina Technician")
+    expect(p.get_by_label("Active (may log in)")).to_be_checked()
+    screenshot(p, "emr-17-user-edit")
 
 
 def _log_in(p: Any, name: str) -> None:

@@ -1,6 +1,7 @@
 """A technician in real headless Chromium: log in, pick the patient from today's
 worklist, give a wrong file then the right photographs, and watch them reach the
-archive until the examination completes.
+archive until the examination completes; use the simulated capture, and cancel an
+examination (each page pictured for the README by ``make screenshots``).
 
 Needs Playwright and Debian's ``chromium`` package; skips with a message where
 either is missing.
@@ -83,14 +84,7 @@ def test_technician_photographs_a_patient_from_the_worklist(page: Any, peers: Pe
     left.write_bytes(encoded(fundus_like(2), "PNG"))
     wrong.write_text("not a photograph")
     p, expect = page, sync_api.expect
-    p.goto("/")
-    expect(p.get_by_role("heading", name="Log in")).to_be_visible()
-    screenshot(p, "station-01-login")
-    p.get_by_label("User name").fill("tech")
-    p.get_by_label("Password").fill(PASSWORD)
-    p.get_by_role("button", name="Log in").click()
-
-    expect(p.get_by_role("heading", name="Today's worklist")).to_be_visible()
+    _log_in(p, picture="station-01-login")
     row = p.get_by_role("row").filter(has_text=order.accession_number)
     expect(row.get_by_text(f"{FAMILY}, {GIVEN}")).to_be_visible()
     screenshot(p, "station-02-worklist")
@@ -117,3 +111,52 @@ def test_technician_photographs_a_patient_from_the_worklist(page: Any, peers: Pe
     p.get_by_role("link", name="Outbox").click()
     expect(p.get_by_role("heading", name="Outbox")).to_be_visible()
     screenshot(p, "station-06-outbox")
+
+
+def test_technician_uses_the_simulated_capture_and_cancels_an_examination(
+        page: Any, peers: Peers) -> None:
+    simulated, cancelled = peers.schedule(laterality="right"), peers.schedule(laterality="left")
+    p, expect = page, sync_api.expect
+    _log_in(p)
+    _start(p, simulated.accession_number)
+    right = p.get_by_role("group", name="Right eye (OD)")
+    right.get_by_label("Simulated capture of the right eye").check()
+    right.get_by_label("Simulated severity").select_option("2")
+    expect(p.get_by_role("group", name="Left eye (OS): not ordered")).to_be_visible()
+    p.get_by_role("button", name="Send the photographs").click()
+    expect(p.get_by_text("1 photograph(s) queued for FOVEA_PACS")).to_be_visible()
+    expect(p.get_by_text("COMPLETED sent, listing 1 image(s)")).to_be_visible(timeout=20000)
+    expect(p.get_by_role("cell", name="simulated capture (severity 2")).to_be_visible()
+    screenshot(p, "station-07-simulated-capture")
+
+    p.get_by_role("link", name="Back to the worklist").click()
+    _start(p, cancelled.accession_number)
+    p.get_by_label("Reason").select_option("PATIENT_CONDITION")
+    p.get_by_role("button", name="Cancel the examination").click()
+    expect(p.get_by_text("Examination cancelled; the worklist is being told")).to_be_visible()
+    expect(p.get_by_text("Cancelled by the technician: Patient condition prevented "
+                         "continuing")).to_be_visible()
+    expect(p.get_by_text("DISCONTINUED sent at")).to_be_visible(timeout=20000)
+    screenshot(p, "station-08-cancelled")
+    assert peers.order_state(simulated.id)[0] == "acquired"
+    assert peers.order_state(cancelled.id)[0] == "discontinued"
+
+
+def _log_in(p: Any, picture: str | None = None) -> None:
+    """Log in as the technician from the log-in page; picture that page if asked."""
+    p.goto("/")
+    sync_api.expect(p.get_by_role("heading", name="Log in")).to_be_visible()
+    if picture:
+        screenshot(p, picture)
+    p.get_by_label("User name").fill("tech")
+    p.get_by_label("Password").fill(PASSWORD)
+    p.get_by_role("button", name="Log in").click()
+    sync_api.expect(p.get_by_role("heading", name="Today's worklist")).to_be_visible()
+
+
+def _start(p: Any, accession_number: str) -> None:
+    """Start the examination of the worklist's row with ``accession_number``."""
+    p.get_by_role("row").filter(has_text=accession_number).get_by_role(
+        "button", name="Start").click()
+    sync_api.expect(p.get_by_text("Examination started: the worklist has been told")
+                    ).to_be_visible()
