@@ -42,6 +42,9 @@ def _training_lines(training: dict[str, Any]) -> list[str]:
     config = training.get("config", {})
     sets = config.get("sets", [])
     lines = [f"- {name}: {DATA_LICENCES.get(name, 'see its README')}" for name in sets]
+    if config.get("init_model"):
+        lines.append(f"- continued from {config['init_model']} (head included): the data "
+                     "that grader was trained on, listed in its card, are this one's too")
     counts = training.get("train_counts", {})
     if counts:
         lines.append(f"- training images: {sum(counts.values())}; validation images: "

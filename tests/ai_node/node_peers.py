@@ -29,6 +29,7 @@ from werkzeug.serving import BaseWSGIServer
 from werkzeug.test import TestResponse
 
 from ai_node.config import AiConfig
+from ai_node.registry import Registry
 from emr.audit import Actor
 from emr.database import session
 from emr.models import Order, User, utcnow
@@ -47,6 +48,9 @@ from imaging_common.uids import new_uid
 from pacs_scp.server import start_server
 from tests.ai_node.conftest import synthetic_fundus
 from tests.conftest import REPO, free_port
+
+#: The grader the repository ships as active, which a node serves unless told otherwise.
+SHIPPED_MODEL = ("dr-grader", Registry(REPO / "models").active_version("dr-grader"))
 
 AI_TOKEN = "ai-node-test-token-0123456789"
 STATION_AE = "FUNDUS_CAM1"

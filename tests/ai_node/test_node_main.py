@@ -12,7 +12,7 @@ from pathlib import Path
 from pynetdicom import AE
 
 from imaging_common.sop_classes import VERIFICATION
-from tests.ai_node.node_peers import AI_TOKEN, NetworkFile
+from tests.ai_node.node_peers import AI_TOKEN, SHIPPED_MODEL, NetworkFile
 from tests.conftest import REPO, free_port
 
 pytest_plugins = ["tests.ai_node.node_fixtures"]
@@ -61,4 +61,4 @@ def test_a_burst_worker_loads_the_model_and_stops_when_the_queue_is_empty(
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     ready = [e for e in events if e.get("event") == "worker ready"]
-    assert ready and (ready[0]["model"], ready[0]["version"]) == ("dr-grader", "1.0.0")
+    assert ready and (ready[0]["model"], ready[0]["version"]) == SHIPPED_MODEL

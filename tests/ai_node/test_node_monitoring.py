@@ -14,8 +14,8 @@ from ai_node.inbox import Inbox
 from ai_node.operators import OperatorStore
 from ai_node.stages import Stage
 from ai_node.web import create_app
-from tests.ai_node.node_peers import (LiveEmr, LivePacs, photographs, run_worker, send_to_pacs,
-                                      spawn_worker)
+from tests.ai_node.node_peers import (SHIPPED_MODEL, LiveEmr, LivePacs, photographs, run_worker,
+                                      send_to_pacs, spawn_worker)
 from tests.conftest import free_port
 
 pytest_plugins = ["tests.ai_node.node_fixtures"]
@@ -48,7 +48,7 @@ def test_the_page_exports_the_queue_and_the_worker_its_stage_durations(
     health = client.get("/healthz")  # no log-in needed; no worker yet
     assert health.status_code == 503
     assert health.json["redis"] and health.json["workers"] == 0
-    assert health.json["model"] == {"name": "dr-grader", "version": "1.0.0"}
+    assert health.json["model"] == {"name": SHIPPED_MODEL[0], "version": SHIPPED_MODEL[1]}
 
     order_id = live_emr.add_order()
     send_to_pacs(live_pacs, photographs(live_emr, order_id))
@@ -68,7 +68,7 @@ def test_the_page_exports_the_queue_and_the_worker_its_stage_durations(
             if name == "fovea_ai_jobs"}
     assert jobs == {"queued": 0, "started": 0, "scheduled": 0, "deferred": 0,
                     "finished": 1, "failed": 0}
-    assert after[("fovea_ai_model_info", (("name", "dr-grader"), ("version", "1.0.0")))] == 1
+    assert after[("fovea_ai_model_info", (("name", SHIPPED_MODEL[0]), ("version", SHIPPED_MODEL[1])))] == 1
     assert "MRN" not in metrics.text and "Doe" not in metrics.text
     for stage in GRADING_STAGES:  # the in-process worker observed into the default registry
         assert stage_count(stage) == before[stage] + 1, stage
@@ -92,6 +92,6 @@ def test_a_worker_serves_its_metrics_and_makes_the_node_healthy(
     finally:
         worker.stop()
     assert exported[("fovea_ai_worker_model_info",
-                     (("name", "dr-grader"), ("version", "1.0.0")))] == 1
+                     (("name", SHIPPED_MODEL[0]), ("version", SHIPPED_MODEL[1])))] == 1
     assert health.status_code == 200, health.json
     assert health.json["status"] == "ok" and health.json["workers"] == 1

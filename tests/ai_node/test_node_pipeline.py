@@ -22,8 +22,8 @@ from ai_node.inbox import Inbox
 from ai_node.operators import OperatorStore
 from ai_node.stages import Stage
 from ai_node.web import create_app
-from tests.ai_node.node_peers import (LiveEmr, LivePacs, Nurse, photographs, run_worker,
-                                      send_to_pacs)
+from tests.ai_node.node_peers import (SHIPPED_MODEL, LiveEmr, LivePacs, Nurse, photographs,
+                                      run_worker, send_to_pacs)
 from tests.conftest import require_tool
 
 pytest_plugins = ["tests.ai_node.node_fixtures"]
@@ -77,7 +77,7 @@ def test_an_order_is_graded_into_the_pacs_and_the_emr_and_a_rerun_replaces(
     states = [t.to_state.value for t in order.transitions]
     assert states[-3:] == ["ai_queued", "ai_running", "ai_done"]
     (result,) = order.results
-    assert (result.model_name, result.model_version) == ("dr-grader", "1.0.0")
+    assert (result.model_name, result.model_version) == SHIPPED_MODEL
     assert result.sr_sop_instance_uid == summary["sr_sop_instance_uid"]
     assert result.sc_sop_instance_uid in summary["sc_sop_instance_uids"]
     eyes = {eye.laterality: eye for eye in result.eyes}

@@ -121,3 +121,17 @@ def test_recorded_evaluation_reaches_the_card(models_root: Path, tmp_path: Path)
     card = (models_root / "dr-grader" / "1.1.0" / "MODEL_CARD.md").read_text()
     assert "| idrid-test | 7 | 0.500 (0.400-0.600)" in card
     assert "python -m ai_node.evaluate --images X" in card
+
+
+def test_a_card_names_the_grader_a_version_was_continued_from() -> None:
+    from ai_node.model_card import render_model_card
+
+    training = {"config": {"sets": ["idrid-grading"], "input_size": 384,
+                           "init_model": "models/dr-grader/1.0.0/model.keras"}}
+    card = render_model_card({"name": "dr-grader", "version": "1.1.0", "input_size": 384,
+                              "training": training})
+    assert "- idrid-grading: Porwal P." in card
+    assert "- continued from models/dr-grader/1.0.0/model.keras (head included)" in card
+    assert "continued from" not in render_model_card(
+        {"name": "dr-grader", "version": "1.0.0", "input_size": 224,
+         "training": {"config": {"sets": ["idrid-grading"]}}})

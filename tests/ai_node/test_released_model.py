@@ -45,7 +45,9 @@ def _idrid_test_sample() -> list[tuple[Path, int]]:
 def test_the_active_model_files_are_those_registered(entry) -> None:  # type: ignore[no-untyped-def]
     for name, digest in entry.metadata["files"].items():
         assert hashlib.sha256((entry.path / name).read_bytes()).hexdigest() == digest
-    assert entry.input_size == 224 and 0 < entry.operating_point < 1
+    served_input = keras.models.load_model(entry.keras_path, compile=False).input_shape
+    assert served_input[1:3] == (entry.input_size, entry.input_size)
+    assert 0 < entry.operating_point < 1
     assert entry.metadata["evaluations"]["idrid-test"]["images"] > 100
 
 
@@ -58,7 +60,8 @@ def test_the_served_tflite_file_matches_keras(entry) -> None:  # type: ignore[no
     probabilities, maps = TFLiteGrader(entry.served_path).predict_with_maps(batch)
     np.testing.assert_allclose(probabilities, keras_probabilities, atol=1e-5)
     np.testing.assert_allclose(maps, keras_maps, atol=1e-3)
-    assert maps.shape == (len(images), 7, 7, 5)
+    cells = entry.input_size // 32  # EfficientNet's last feature map: stride 32
+    assert maps.shape == (len(images), cells, cells, 5)
 
 
 def test_the_model_tells_referable_retinopathy_on_held_out_photographs(
