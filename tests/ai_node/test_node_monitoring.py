@@ -39,6 +39,7 @@ PHOTOGRAPH_STORED = ("fovea_dimse_operations_total", (
     ("command", "C-STORE"), ("level", ""), ("role", "performer"), ("service", "ai"),
     ("sop_class", "OphthalmicPhotography8BitImageStorage"), ("status", "success")))
 DONE = ("fovea_ai_job_attempts_total", (("outcome", "done"),))
+MODEL_LABELS = (("name", SHIPPED_MODEL[0]), ("version", SHIPPED_MODEL[1]))
 
 
 def test_the_page_exports_the_queue_and_the_worker_its_stage_durations(
@@ -68,7 +69,7 @@ def test_the_page_exports_the_queue_and_the_worker_its_stage_durations(
             if name == "fovea_ai_jobs"}
     assert jobs == {"queued": 0, "started": 0, "scheduled": 0, "deferred": 0,
                     "finished": 1, "failed": 0}
-    assert after[("fovea_ai_model_info", (("name", SHIPPED_MODEL[0]), ("version", SHIPPED_MODEL[1])))] == 1
+    assert after[("fovea_ai_model_info", MODEL_LABELS)] == 1
     assert "MRN" not in metrics.text and "Doe" not in metrics.text
     for stage in GRADING_STAGES:  # the in-process worker observed into the default registry
         assert stage_count(stage) == before[stage] + 1, stage
@@ -92,6 +93,6 @@ def test_a_worker_serves_its_metrics_and_makes_the_node_healthy(
     finally:
         worker.stop()
     assert exported[("fovea_ai_worker_model_info",
-                     (("name", SHIPPED_MODEL[0]), ("version", SHIPPED_MODEL[1])))] == 1
+                     MODEL_LABELS)] == 1
     assert health.status_code == 200, health.json
     assert health.json["status"] == "ok" and health.json["workers"] == 1
