@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Train a DR grader the way the shipped one was made, on a CPU, from ImageNet weights.
+# Train a DR grader in the shipped one's two stages, on a CPU, from ImageNet weights.
 #
 #   scripts/train_release.sh [DATA_ROOT] [OUT_DIR]      # defaults: ../shared/data var/training/release
+#
+# Run it from the repository root. The first stage is shortened for a CPU: 1.0.0, which
+# 1.1.0 continues, had twenty fine-tuning epochs at batch 64 on a GPU; here eight at 32.
 #
 # 1. the ImageNet EfficientNet-Lite0, converted once (needs the [train] extra);
 # 2. 224 px on all three sets from ImageNet: the new head, then the whole network;
