@@ -38,6 +38,29 @@ def test_tflite_export_of_the_grader_matches_keras(tmp_path: Path) -> None:
     _, maps = served.predict_with_maps(images)
     assert maps.shape == (2, 2, 2, 5)
     np.testing.assert_allclose(maps, keras_maps, atol=1e-4)
+    outputs, keras_outputs = served.predict_outputs(images), \
+        KerasGrader(tmp_path / "grader.keras").predict_outputs(images)
+    assert served.assesses_dme and outputs.dme is not None and outputs.dme.shape == (2,)
+    np.testing.assert_allclose(outputs.dme, keras_outputs.dme, atol=1e-5)
+    np.testing.assert_allclose(outputs.probabilities, got, atol=1e-6)
+
+
+def test_a_grader_without_oedema_output_says_not_assessed(tmp_path: Path) -> None:
+    """Graders before 2.0 have no DME output: None, never a probability of 0."""
+    keras.utils.set_random_seed(4)
+    build_grader(input_size=64, dme=False).save(tmp_path / "old.keras")
+    served = TFLiteGrader(export_tflite(tmp_path / "old.keras", tmp_path / "old.tflite"))
+    images = np.random.default_rng(1).uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32)
+    assert not served.assesses_dme and served.predict_outputs(images).dme is None
+    assert KerasGrader(tmp_path / "old.keras").predict_outputs(images).dme is None
+
+
+def test_referable_probability_combines_grade_and_oedema() -> None:
+    grades = np.array([[0.6, 0.2, 0.1, 0.05, 0.05], [0.29, 0.26, 0.21, 0.14, 0.10]])
+    np.testing.assert_allclose(referable_probability(grades), [0.2, 0.45])
+    # 1 - P(grade < 2) * (1 - P(DME))
+    np.testing.assert_allclose(referable_probability(grades, np.array([0.5, 0.0])),
+                               [1 - 0.8 * 0.5, 0.45])
 
 
 def test_activation_maps_average_to_the_logits() -> None:
@@ -45,7 +68,7 @@ def test_activation_maps_average_to_the_logits() -> None:
     keras.utils.set_random_seed(5)
     grader = build_grader(input_size=96)
     images = np.random.default_rng(2).uniform(-1, 1, (3, 96, 96, 3)).astype(np.float32)
-    probabilities, maps = serving_model(grader).predict_on_batch(images)
+    probabilities, maps, _ = serving_model(grader).predict_on_batch(images)
     logits = np.asarray(maps).mean(axis=(1, 2))
     softmax = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(softmax, probabilities, atol=1e-5)
