@@ -16,8 +16,13 @@ from ai_node.training.datasets import ALL_SETS
 class TrainConfig:
     """A training run: data, schedule, and where the results go."""
 
-    #: Folder holding fundus-dr600/, idrid-grading/, aptos2019-gauss224/.
+    #: Folder holding fundus-dr600/, idrid-grading/, aptos2019-gauss224/, eyepacs-*/.
     data_root: Path = Path("../shared/data")
+    #: Where ODIR-5K was staged (README-odir.md); None: ``data_root/odir``.
+    odir_root: Path | None = None
+    #: Decoded, cropped and resized images kept between runs (:mod:`ai_node.training.cache`);
+    #: None: prepared anew in memory.
+    cache_dir: Path | None = Path("var/cache/prepared")
     #: Output folder: model.keras, config.json, history.csv, val_predictions.csv.
     out_dir: Path = Path("var/training/run")
     #: The converted ImageNet model (scripts/convert_efficientnet_lite0.py); None: random init.
@@ -30,6 +35,14 @@ class TrainConfig:
     #: already (a pack from ``python -m ai_node.training.pack``): no source is filtered again.
     prefiltered: bool = False
     sets: tuple[str, ...] = ALL_SETS
+    #: Training images drawn per epoch (None: every one), each with a chance
+    #: proportional to its source's weight (``source_weights``, ``name=weight``; default 1).
+    epoch_images: int | None = None
+    source_weights: tuple[str, ...] = ()
+    #: Weight of the macular-oedema loss beside the grade's (masked where DME is not graded).
+    dme_weight: float = 1.0
+    #: Go on from ``out_dir/checkpoint.keras`` (weights, optimiser, epoch) where one is there.
+    resume: bool = False
     input_size: int = 224
     batch_size: int = 32
     #: Epochs with the backbone frozen, then epochs with everything but batch norm trained.
@@ -54,6 +67,15 @@ class TrainConfig:
     #: would likely end past it; the best epoch so far is kept as usual.
     max_seconds: float | None = None
     extra_records_csv: tuple[Path, ...] = field(default_factory=tuple)
+
+    def roots(self) -> dict[str, Path]:
+        """Folders of sets kept outside ``data_root``."""
+        return {} if self.odir_root is None else {"odir": self.odir_root}
+
+    def weights_by_source(self) -> dict[str, float]:
+        """``source_weights`` as a mapping."""
+        pairs = (item.split("=", 1) for item in self.source_weights)
+        return {name: float(weight) for name, weight in pairs}
 
     def to_json(self) -> dict[str, Any]:
         """The config as JSON-ready values (paths as strings)."""

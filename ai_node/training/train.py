@@ -1,18 +1,27 @@
 """Fine-tune the DR grader: ``python -m ai_node.training.train --out-dir DIR``.
 
-Two phases from the ImageNet EfficientNet-Lite0: the new head alone with the
+Two phases from the ImageNet EfficientNet-Lite0: the new heads alone with the
 backbone frozen, then the whole network except batch normalisation (kept in
-inference mode, as small CPU batches estimate statistics poorly). Class
-imbalance is met with class-weighted cross-entropy; the epoch with the best
-quadratic weighted kappa on the validation split is kept. IDRiD's official test
-split is never loaded. Seeds, config, code revision and history are saved.
+inference mode, as small CPU batches estimate statistics poorly). The grader
+has two heads: the ICDR grade (class-weighted cross-entropy) and referable
+macular oedema (binary cross-entropy, weighted 0 where a set does not grade
+oedema). IDRiD's official test split and every suggested test split are never
+loaded.
 
-``--init-model`` goes on from a trained grader instead (its head too, so
-``--head-epochs 0``); the grader as loaded is scored first and competes with
-the epochs. ``--prefiltered`` reads a pack of images already through the
-serving preprocessing (:mod:`ai_node.training.pack`), the way to ship the data
-to a GPU machine compactly without re-filtering lossy copies. ``--max-seconds``
-stops before an epoch that would overrun a wall-clock budget.
+Model selection reads the validation images of the raw colour sets in the run
+(the kind the node serves), pooled: the epoch with the best sum of quadratic
+weighted kappa and referable AUC (referable: grade >= 2 or DME, scored with
+:func:`~ai_node.model.grader.referable_probability`) is kept. Seeds, config,
+code revision and history are saved.
+
+``--init-model`` goes on from a trained grader instead (its heads too, where
+it has them, so ``--head-epochs 0``); the grader as loaded is scored first
+and competes with the epochs. ``--prefiltered`` reads a pack of images already
+through the serving preprocessing (:mod:`ai_node.training.pack`).
+``--max-seconds`` stops before an epoch that would overrun a wall-clock
+budget, and ``--resume`` goes on from the last finished epoch (weights,
+optimiser state and schedule), so that a long run on a CPU can be done in
+pieces.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ import json
 import logging
 import time
 from collections import Counter
-from dataclasses import fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +40,19 @@ import keras
 import numpy as np
 
 from ai_node.metrics import quadratic_weighted_kappa, roc_auc
-from ai_node.model.grader import NUM_GRADES, build_grader, referable_probability, \
-    transfer_backbone
+from ai_node.model.grader import DME_NAME, NUM_GRADES, OUTPUT_NAME, build_grader, has_dme, \
+    referable_probability, transfer_backbone
+from ai_node.training.cache import unfiltered_images
 from ai_node.training.config import TrainConfig, code_revision
-from ai_node.training.datasets import TRAIN, VAL, Record, load_records
+from ai_node.training.datasets import RAW_COLOUR, TRAIN, VAL, Record, load_records
 from ai_node.training.pack import check_pack
-from ai_node.training.pipeline import load_images, predict_images, training_model
+from ai_node.training.pipeline import TrainingBatches, model_input, predict_images, \
+    training_model
 
 log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.keras"
+STATE = "state.json"
 
 
 def class_weights(grades: np.ndarray, power: float) -> np.ndarray:
@@ -48,36 +62,78 @@ def class_weights(grades: np.ndarray, power: float) -> np.ndarray:
     return raw / (raw[grades].mean())
 
 
-class BestKappa(keras.callbacks.Callback):
-    """After each epoch, score the validation images and keep the best grader by QWK."""
+@dataclass
+class Validation:
+    """The validation images model selection reads, prepared as the node prepares them."""
 
-    def __init__(self, grader: keras.Model, images: np.ndarray, grades: np.ndarray,
-                 path: Path) -> None:
+    records: list[Record]
+    images: np.ndarray = field(repr=False)
+
+    @property
+    def grades(self) -> np.ndarray:
+        return np.array([r.grade for r in self.records])
+
+
+def scores(records: list[Record], probabilities: np.ndarray,
+           dme: np.ndarray | None) -> dict[str, float]:
+    """QWK, referable AUC (DR and DME together) and DME AUC where oedema is graded."""
+    grades = np.array([r.grade for r in records])
+    referable = np.array([r.referable for r in records])
+    result = {"val_qwk": quadratic_weighted_kappa(grades, probabilities.argmax(axis=1)),
+              "val_referable_auc": roc_auc(referable, referable_probability(probabilities, dme))}
+    graded = np.array([r.dme is not None for r in records])
+    if dme is not None and graded.any():
+        truth = np.array([r.dme == 1 for r in records])[graded]
+        if 0 < truth.sum() < truth.size:
+            result["val_dme_auc"] = roc_auc(truth, dme[graded])
+    return result
+
+
+class BestModel(keras.callbacks.Callback):
+    """After each epoch: score the validation images, keep the best grader, checkpoint."""
+
+    def __init__(self, grader: keras.Model, validation: Validation, out_dir: Path,
+                 state: dict[str, Any]) -> None:
         super().__init__()
-        self.grader, self.images, self.grades, self.path = grader, images, grades, path
-        self.best = -np.inf
+        self.grader, self.validation, self.out_dir = grader, validation, out_dir
+        self.state = state
         self.best_probabilities: np.ndarray | None = None
-        #: Epochs run so far over every phase; the best one's number (0: the initial grader).
-        self.epochs_done = 0
-        self.best_epoch: int | None = None
+        self.best_dme: np.ndarray | None = None
 
-    def score(self) -> tuple[float, float]:
-        """Validation QWK and referable AUC of the grader now; saves it if the best yet."""
-        probabilities = predict_images(self.grader, self.images)
-        kappa = quadratic_weighted_kappa(self.grades, probabilities.argmax(axis=1))
-        auc = roc_auc(self.grades >= 2, referable_probability(probabilities))
-        log.info("epoch %d: val QWK %.4f, referable AUC %.4f", self.epochs_done, kappa, auc)
-        if kappa > self.best:
-            self.best, self.best_probabilities = kappa, probabilities
-            self.best_epoch = self.epochs_done
-            self.grader.save(self.path)
-        return kappa, auc
+    @property
+    def best(self) -> float:
+        return float(self.state.get("best", -np.inf))
+
+    @property
+    def epochs_done(self) -> int:
+        return int(self.state.get("epochs_done", 0))
+
+    def score(self) -> dict[str, float]:
+        """Validation scores of the grader now; saves it if the best yet."""
+        probabilities, dme = predict_images(self.grader, self.validation.images)
+        result = scores(self.validation.records, probabilities, dme)
+        selection = result["val_qwk"] + result["val_referable_auc"]
+        log.info("epoch %d: %s", self.epochs_done,
+                 ", ".join(f"{key} {value:.4f}" for key, value in result.items()))
+        if selection > self.best:
+            self.state.update(best=selection, best_epoch=self.epochs_done, best_scores=result)
+            self.best_probabilities, self.best_dme = probabilities, dme
+            self.grader.save(self.out_dir / "model.keras")
+            write_predictions(self.out_dir / "val_predictions.csv", self.validation.records,
+                              probabilities, dme)
+        return result
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.epochs_done += 1
-        kappa, auc = self.score()
+        self.state["epochs_done"] = self.epochs_done + 1
+        result = self.score()
+        self.state.setdefault("history", []).append(
+            {"epoch": float(self.epochs_done), **{k: float(v) for k, v in (logs or {}).items()},
+             **result})
         if logs is not None:
-            logs["val_qwk"], logs["val_referable_auc"] = kappa, auc
+            logs.update(result)
+        # The checkpoint first, then the state that points at it.
+        self.model.save(self.out_dir / CHECKPOINT)
+        save_state(self.out_dir, self.state)
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -102,26 +158,43 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def save_state(out_dir: Path, state: dict[str, Any]) -> None:
+    """Write the run's progress atomically."""
+    partial = out_dir / (STATE + ".partial")
+    partial.write_text(json.dumps(state, indent=2, default=float) + "\n")
+    partial.replace(out_dir / STATE)
+
+
+def load_state(out_dir: Path) -> dict[str, Any]:
+    """The progress of an earlier run into ``out_dir``, or an empty state."""
+    path = out_dir / STATE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def _compile(model: keras.Model, config: TrainConfig, learning_rate: Any) -> None:
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-        metrics=["accuracy"])
+        loss={OUTPUT_NAME: keras.losses.CategoricalCrossentropy(
+                  label_smoothing=config.label_smoothing),
+              DME_NAME: keras.losses.BinaryCrossentropy()},
+        metrics={OUTPUT_NAME: ["accuracy"]})
 
 
 def _set_trainable(grader: keras.Model, backbone: bool) -> None:
     for layer in grader.layers:
         frozen_bn = isinstance(layer, keras.layers.BatchNormalization)
-        layer.trainable = layer.name == "logits" or (backbone and not frozen_bn)
+        layer.trainable = layer.name in ("logits", DME_NAME) or (backbone and not frozen_bn)
 
 
 def initial_grader(config: TrainConfig) -> keras.Model:
-    """The grader to train: from ``init_model`` (head included), else the ImageNet backbone."""
+    """The grader to train: from ``init_model`` (heads included), else the ImageNet backbone."""
     grader = build_grader(config.input_size, config.dropout_rate)
     if config.init_model is not None:
         source = keras.models.load_model(config.init_model, compile=False)
         transfer_backbone(grader, source)
         grader.get_layer("logits").set_weights(source.get_layer("logits").get_weights())
+        if has_dme(source):
+            grader.get_layer(DME_NAME).set_weights(source.get_layer(DME_NAME).get_weights())
     elif config.imagenet_model is not None:
         transfer_backbone(grader, keras.models.load_model(config.imagenet_model, compile=False))
     return grader
@@ -137,43 +210,52 @@ def _finetune_schedule(rate: float, epochs: int, warmup_epochs: int,
                                                   warmup_target=rate, warmup_steps=warmup)
 
 
-def fit(config: TrainConfig, train: tuple[np.ndarray, np.ndarray],
-        val: tuple[np.ndarray, np.ndarray],
-        started: float | None = None) -> tuple[BestKappa, list[dict[str, float]]]:
-    """Run both phases; returns the best-kappa callback and the per-epoch history.
+def _phases(config: TrainConfig) -> list[tuple[bool, int, float]]:
+    return [(False, config.head_epochs, config.head_learning_rate),
+            (True, config.finetune_epochs, config.finetune_learning_rate)]
+
+
+def fit(config: TrainConfig, batches: TrainingBatches, validation: Validation,
+        started: float | None = None) -> BestModel:
+    """Run both phases, or what is left of them after a checkpoint; returns the selector.
 
     With ``init_model`` the loaded grader is scored first, as epoch 0.
     """
-    grader = initial_grader(config)
-    model = training_model(grader, config.seed)
-    images, grades = train
-    weights = class_weights(grades, config.class_weight_power)[grades].astype(np.float32)
-    onehot = keras.utils.to_categorical(grades, NUM_GRADES).astype(np.float32)
-    steps = -(-len(images) // config.batch_size)
-    best = BestKappa(grader, val[0], val[1], config.out_dir / "model.keras")
+    state = load_state(config.out_dir) if config.resume else {}
+    checkpoint = config.out_dir / CHECKPOINT
+    resumed = bool(state) and checkpoint.is_file()
+    if resumed:
+        model = keras.models.load_model(checkpoint)
+        grader = model.get_layer("dr_grader")
+        log.info("resuming after epoch %d (best so far %.4f)", state["epochs_done"],
+                 state.get("best", float("nan")))
+    else:
+        state = {"epochs_done": 0, "history": []}
+        grader = initial_grader(config)
+        model = training_model(grader, config.seed)
+    best = BestModel(grader, validation, config.out_dir, state)
     budget = TimeBudget(time.time() if started is None else started, config.max_seconds)
-    history: list[dict[str, float]] = []
-    if config.init_model is not None:
-        kappa, auc = best.score()
-        history.append({"epoch": 0.0, "val_qwk": kappa, "val_referable_auc": auc})
-    phases = [(False, config.head_epochs, config.head_learning_rate),
-              (True, config.finetune_epochs, config.finetune_learning_rate)]
-    for backbone, epochs, rate in phases:
-        if epochs <= 0 or budget.exhausted:
+    if not resumed and config.init_model is not None:
+        state["history"].append({"epoch": 0.0, **best.score()})
+        save_state(config.out_dir, state)
+    first_epoch = 0
+    for index, (backbone, epochs, rate) in enumerate(_phases(config)):
+        done_here = min(max(best.epochs_done - first_epoch, 0), epochs)
+        first_epoch += epochs
+        if epochs <= 0 or done_here == epochs or budget.exhausted:
             continue
-        _set_trainable(grader, backbone)
-        schedule = _finetune_schedule(rate, epochs, config.finetune_warmup_epochs, steps) \
-            if backbone else rate
-        _compile(model, config, schedule)
-        first = best.epochs_done
-        result = model.fit(images, onehot, sample_weight=weights, batch_size=config.batch_size,
-                           epochs=epochs, shuffle=True, callbacks=[best, budget], verbose=2)
-        keys = list(result.history)
-        done = len(result.history[keys[0]]) if keys else 0
-        history += [{"epoch": float(first + i + 1),
-                     **{key: float(result.history[key][i]) for key in keys}}
-                    for i in range(done)]
-    return best, history
+        if not (resumed and done_here > 0):  # a resumed phase keeps its optimiser state
+            _set_trainable(grader, backbone)
+            schedule = _finetune_schedule(rate, epochs, config.finetune_warmup_epochs,
+                                          len(batches)) if backbone else rate
+            _compile(model, config, schedule)
+        batches.set_epoch(best.epochs_done)
+        model.fit(batches, initial_epoch=done_here, epochs=epochs, callbacks=[best, budget],
+                  verbose=2)
+        resumed = False
+    state["finished"] = not budget.exhausted
+    save_state(config.out_dir, state)
+    return best
 
 
 def _select(records: list[Record], split: str, cap: int | None, seed: int) -> list[Record]:
@@ -184,23 +266,41 @@ def _select(records: list[Record], split: str, cap: int | None, seed: int) -> li
     return chosen
 
 
-def _write_outputs(config: TrainConfig, val_records: list[Record], best: BestKappa,
-                   history: list[dict[str, float]], facts: dict[str, Any]) -> None:
+def write_predictions(path: Path, records: list[Record], probabilities: np.ndarray,
+                      dme: np.ndarray | None) -> None:
+    """Per-image validation outputs, with the combined referable probability."""
+    p_referable = referable_probability(probabilities, dme)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "source", "icdr_grade", "dme", "referable"]
+                        + [f"p{g}" for g in range(NUM_GRADES)] + ["p_dme", "p_referable"])
+        for i, record in enumerate(records):
+            writer.writerow([str(record.path), record.source, record.grade,
+                             "" if record.dme is None else record.dme, int(record.referable)]
+                            + [f"{v:.6f}" for v in probabilities[i]]
+                            + ["" if dme is None else f"{dme[i]:.6f}", f"{p_referable[i]:.6f}"])
+
+
+def _write_outputs(config: TrainConfig, best: BestModel, facts: dict[str, Any]) -> None:
+    history = best.state.get("history", [])
     with open(config.out_dir / "history.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=sorted({k for h in history for k in h}))
         writer.writeheader()
         writer.writerows(history)
-    if best.best_probabilities is not None:
-        with open(config.out_dir / "val_predictions.csv", "w", newline="") as handle:
-            writer_ = csv.writer(handle)
-            writer_.writerow(["file", "source", "icdr_grade"] + [f"p{g}" for g in range(5)])
-            for record, p in zip(val_records, best.best_probabilities):
-                writer_.writerow([str(record.path), record.source, record.grade]
-                                 + [f"{v:.6f}" for v in p])
-    facts["best_val_qwk"] = best.best
-    facts["best_epoch"] = best.best_epoch
+    facts["best_selection_score"] = best.best
+    facts["best_scores"] = best.state.get("best_scores")
+    facts["best_val_qwk"] = (best.state.get("best_scores") or {}).get("val_qwk")
+    facts["best_epoch"] = best.state.get("best_epoch")
     facts["epochs_run"] = best.epochs_done
+    facts["finished"] = best.state.get("finished", False)
     config.save(config.out_dir / "config.json", **facts)
+
+
+def validation_records(records: list[Record], sets: tuple[str, ...]) -> list[Record]:
+    """The validation images of the run's raw colour sets; of all its sets if it has none."""
+    val = [r for r in records if r.split == VAL]
+    raw = [r for r in val if r.source in RAW_COLOUR and r.source in sets]
+    return raw or val
 
 
 def run(config: TrainConfig) -> float:
@@ -208,7 +308,8 @@ def run(config: TrainConfig) -> float:
     started = time.time()
     keras.utils.set_random_seed(config.seed)
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    records = load_records(config.data_root, config.sets, config.val_fraction, config.seed)
+    records = load_records(config.data_root, config.sets, config.val_fraction, config.seed,
+                           config.roots())
     if config.extra_records_csv:  # reading it needs the DICOM stack, a GPU machine may lack it
         from ai_node.training.feedback import load_feedback_records
 
@@ -217,28 +318,35 @@ def run(config: TrainConfig) -> float:
         check_pack(config.data_root, config.input_size)
         records = [replace(r, already_filtered=True) for r in records]
     train_records = _select(records, TRAIN, config.max_train_images, config.seed)
-    val_records = _select(records, VAL, None, config.seed)
-    train = (load_images(train_records, config.input_size),
-             np.array([r.grade for r in train_records]))
-    val = (load_images(val_records, config.input_size), np.array([r.grade for r in val_records]))
+    val_records = validation_records(records, config.sets)
+    train_images = unfiltered_images(train_records, config.input_size, config.cache_dir)
+    val_images = np.stack([model_input(image, r.already_filtered) for image, r in zip(
+        unfiltered_images(val_records, config.input_size, config.cache_dir), val_records)])
     log.info("%d training and %d validation images loaded in %.0f s",
              len(train_records), len(val_records), time.time() - started)
+    grades = np.array([r.grade for r in train_records])
+    batches = TrainingBatches(train_records, train_images, config.batch_size,
+                              class_weights(grades, config.class_weight_power),
+                              config.dme_weight, config.seed, config.epoch_images,
+                              config.weights_by_source())
     facts: dict[str, Any] = {
         "code_revision": code_revision(),
         "train_counts": dict(Counter(f"{r.source}:{r.grade}" for r in train_records)),
         "val_counts": dict(Counter(f"{r.source}:{r.grade}" for r in val_records)),
+        "train_dme_graded": sum(r.dme is not None for r in train_records),
     }
     config.save(config.out_dir / "config.json", **facts)  # replaced, with results, at the end
-    best, history = fit(config, train, val, started)
+    best = fit(config, batches, Validation(val_records, val_images), started)
     facts["train_seconds"] = round(time.time() - started)
-    _write_outputs(config, val_records, best, history, facts)
-    return best.best
+    _write_outputs(config, best, facts)
+    return float((best.state.get("best_scores") or {}).get("val_qwk", float("nan")))
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     """Command-line options, one per :class:`TrainConfig` field."""
     parser = argparse.ArgumentParser(description="Fine-tune the DR grader.")
     defaults = TrainConfig()
+    optional_ints = ("max_train_images", "epoch_images")
     for item in fields(TrainConfig):
         default = getattr(defaults, item.name)
         flag = "--" + item.name.replace("_", "-")
@@ -248,7 +356,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
         elif isinstance(default, (int, float)):
             parser.add_argument(flag, type=type(default), default=default)
-        elif item.name == "max_train_images":
+        elif item.name in optional_ints:
             parser.add_argument(flag, type=int, default=None)
         elif item.name == "max_seconds":
             parser.add_argument(flag, type=float, default=None)
@@ -257,6 +365,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
                                 default=default)
     values = vars(parser.parse_args(argv))
     values["sets"] = tuple(values["sets"])
+    values["source_weights"] = tuple(values["source_weights"])
     values["extra_records_csv"] = tuple(Path(p) for p in values["extra_records_csv"])
     return TrainConfig(**values)
 

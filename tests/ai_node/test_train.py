@@ -41,3 +41,38 @@ def test_class_weights_favour_rare_grades() -> None:
     weights = train.class_weights(grades, power=1.0)
     assert weights[1] > weights[2] > weights[0] and weights[4] == 0
     assert weights[grades].mean() == pytest.approx(1.0)
+
+
+def _dr600_with_oedema(root: Path) -> None:
+    rows = write_image_set(root, 12, size=64)
+    with open(root / "labels.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "patient_id", "icdr_grade", "maculopathy"])
+        writer.writerows([(name, i // 2, grade, "" if i % 3 == 0 else i % 2)
+                          for i, (name, grade) in enumerate(rows)])
+
+
+def test_a_run_cut_short_resumes_where_it_stopped(tmp_path: Path) -> None:
+    """A budget ends the first piece after one epoch; --resume runs the two left, no more."""
+    _dr600_with_oedema(tmp_path / "data" / DR600)
+    out = tmp_path / "run"
+    common = ["--data-root", str(tmp_path / "data"), "--out-dir", str(out), "--sets", DR600,
+              "--imagenet-model", "none", "--input-size", "32", "--batch-size", "4",
+              "--head-epochs", "1", "--finetune-epochs", "2", "--val-fraction", "0.34",
+              "--cache-dir", str(tmp_path / "cache")]
+    train.main(common + ["--max-seconds", "0.001"])
+    state = json.loads((out / "state.json").read_text())
+    assert state["epochs_done"] == 1 and state["finished"] is False
+    assert (out / "checkpoint.keras").is_file()
+    train.main(common + ["--resume"])
+    state = json.loads((out / "state.json").read_text())
+    assert state["epochs_done"] == 3 and state["finished"] is True
+    assert [h["epoch"] for h in state["history"]] == [1.0, 2.0, 3.0]
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["train_dme_graded"] > 0 and saved["finished"] is True
+    with open(out / "val_predictions.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows and all(0 <= float(r["p_referable"]) <= 1 and r["p_dme"] for r in rows)
+    grader = keras.models.load_model(out / "model.keras", compile=False)
+    assert set(grader.output_names) == {"probabilities", "dme"}
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1  # one set, one cached array
