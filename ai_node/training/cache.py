@@ -72,7 +72,7 @@ def _load_set(records: Sequence[Record], size: int, folder: Path | None,
 
 def unfiltered_images(records: Sequence[Record], size: int, folder: Path | None = None,
                       workers: int | None = None) -> np.ndarray:
-    """``uint8 (n, size, size, 3)`` images in ``records`` order, from the cache where it has them."""
+    """``uint8 (n, size, size, 3)`` images in ``records`` order, cached where possible."""
     by_source: dict[str, list[int]] = defaultdict(list)
     for index, record in enumerate(records):
         by_source[record.source].append(index)
