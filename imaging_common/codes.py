@@ -103,12 +103,31 @@ ICDR_GRADE_PROBABILITIES: tuple[Code, ...] = tuple(
     for grade in range(5)
 )
 
-#: Referable diabetic retinopathy (ICDR grade 2 or worse): the decision and the
-#: model's probability of it. Local: no standard concept names the screening
-#: threshold.
+#: Referable diabetic retinopathy (moderate NPDR or worse, or referable macular
+#: oedema where the model assesses it): the AI node's referral decision, the
+#: probability it was made from, the model's registered threshold it was
+#: compared with, and whether it lay within the borderline margin of it. Local:
+#: no standard concept names a screening threshold.
 REFERABLE_DR = Code("DR-REFERABLE", "99FOVEA", "Referable diabetic retinopathy")
 REFERABLE_DR_PROBABILITY = Code("DR-REFERABLE-P", "99FOVEA",
                                 "Probability of referable diabetic retinopathy")
+REFERRAL_THRESHOLD = Code("DR-REFERRAL-THRESHOLD", "99FOVEA",
+                          "Referral threshold of the referable probability")
+REFERRAL_BORDERLINE = Code("DR-BORDERLINE", "99FOVEA", "Referral decision borderline")
+
+#: Referable diabetic macular oedema: the model's finding and its probability
+#: (graders from dr-grader 2.0 on). A grader without an oedema output says "not
+#: assessed" (:data:`NOT_ASSESSED`), never "no".
+REFERABLE_DME = Code("DME-REFERABLE", "99FOVEA", "Referable diabetic macular oedema")
+REFERABLE_DME_PROBABILITY = Code("DME-REFERABLE-P", "99FOVEA",
+                                 "Probability of referable diabetic macular oedema")
+NOT_ASSESSED = Code("NOT-ASSESSED", "99FOVEA", "Not assessed")
+
+#: Which of an eye's photographs its finding comes from (every photograph is
+#: graded and reported; one decides the eye), and a doubt that a photograph
+#: shows the eye its Image Laterality names (a TEXT value saying why).
+DECIDES_EYE = Code("EYE-DECISIVE", "99FOVEA", "Photograph deciding the eye's finding")
+LATERALITY_DOUBT = Code("LATERALITY-DOUBT", "99FOVEA", "Laterality doubt")
 
 #: Image quality of the photograph graded: the concept name (CID 6016) and its
 #: values from CID 3114 Image Quality, "good" for gradable, "unusable" for not.
@@ -143,6 +162,7 @@ SOURCE_IMAGE_FOR_PROCESSING = Code("121322", "DCM",
 
 __all__ += [
     "COMMENT",
+    "DECIDES_EYE",
     "DIABETIC_RETINOPATHY",
     "DIABETIC_RETINOPATHY_SCREENING",
     "DR_SEVERITY",
@@ -150,16 +170,22 @@ __all__ += [
     "ICDR_GRADES",
     "ICDR_GRADE_PROBABILITIES",
     "IMAGE_QUALITY",
+    "LATERALITY_DOUBT",
     "LEFT",
     "NO",
+    "NOT_ASSESSED",
     "NO_UNITS",
     "OCULAR_FUNDUS_PHOTOGRAPHY",
     "PROCESSING_EQUIPMENT",
     "QUALITATIVE_EVALUATIONS",
     "REASON_FOR_REPEATING_ACQUISITION",
     "RECOMMENDATION",
+    "REFERABLE_DME",
+    "REFERABLE_DME_PROBABILITY",
     "REFERABLE_DR",
     "REFERABLE_DR_PROBABILITY",
+    "REFERRAL_BORDERLINE",
+    "REFERRAL_THRESHOLD",
     "REPEAT_FUNDUS_PHOTOGRAPHY",
     "RETINA",
     "RIGHT",

@@ -74,6 +74,9 @@ LOCAL_CODING_SCHEME = "99FOVEA"
 
 #: PS3.5 6.2: LO holds at most 64 characters.
 _LO_MAX = 64
+#: The longest reason or doubt a finding carries: a TEXT content item (UT) could
+#: hold more, but a reader should not have to.
+_UT_ITEM_MAX = 1024
 #: Type 2 attributes of a photograph that highdicom reads without a check.
 _TYPE_2_IDENTITY = ("PatientName", "PatientBirthDate", "PatientSex", "AccessionNumber",
                     "StudyID", "StudyDate", "StudyTime", "ReferringPhysicianName")
@@ -141,7 +144,12 @@ def _probability(value: object, what: str) -> float:
 
 @dataclass(frozen=True)
 class EyeFinding:
-    """The AI finding for one eye.
+    """What the AI node made of one photograph of one eye.
+
+    Every photograph of an eye is graded and reported; one of them, the
+    ``decisive`` one, gives the eye its finding. The referral decision is the
+    node's own (its referable probability against the model's registered
+    threshold): the builders write it as given and never decide again.
 
     Args:
         laterality: ``"R"`` or ``"L"`` (Image Laterality of the photograph).
@@ -150,13 +158,25 @@ class EyeFinding:
         grade: the ICDR grade 0-4, or None when the photograph is ungradable.
         probabilities: the model's probability of each grade 0-4 (five
             values), or ``()`` when ungradable.
-        referable_probability: the model's probability of referable DR.
-        referable: whether the eye is referred, by the model's operating point.
+        referable_probability: the model's probability of referable disease
+            (DR grade 2 or worse, or referable macular oedema); None when ungradable.
+        referable: the node's referral decision; None (unknown) when ungradable.
         quality_reasons: why the photograph is ungradable, one phrase each.
+        referral_threshold: the model's registered threshold the decision was
+            made against, where known.
+        borderline: whether the referable probability lay within the node's
+            borderline margin of the threshold; None when not stated.
+        dme_probability: the model's probability of referable diabetic macular
+            oedema; None when the model does not assess it.
+        dme: the model's oedema finding; None when not assessed (or ungradable).
+        decisive: whether this photograph gives the eye its finding.
+        laterality_doubt: why the photograph may show the other eye; empty
+            when there is no doubt.
 
     Raises:
-        DicomInputError: a value is out of range, or ``source`` lacks an
-            identifier or shows the other eye.
+        DicomInputError: a value is out of range, an ungradable photograph
+            carries a decision, or ``source`` lacks an identifier or shows the
+            other eye.
     """
 
     laterality: str
@@ -166,6 +186,12 @@ class EyeFinding:
     referable_probability: float | None
     referable: bool | None
     quality_reasons: tuple[str, ...] = ()
+    referral_threshold: float | None = None
+    borderline: bool | None = None
+    dme_probability: float | None = None
+    dme: bool | None = None
+    decisive: bool = True
+    laterality_doubt: str = ""
 
     def __post_init__(self) -> None:
         laterality = str(getattr(self.laterality, "value", self.laterality))
@@ -174,16 +200,45 @@ class EyeFinding:
         object.__setattr__(self, "laterality", laterality)
         self._check_source()
         self._check_grade()
-        if self.referable_probability is not None:
-            object.__setattr__(self, "referable_probability", _probability(
-                self.referable_probability, "the referable DR probability"))
-        if self.referable is not None:
-            object.__setattr__(self, "referable", bool(self.referable))
+        self._check_decision()
         given = self.quality_reasons
         reasons = (given,) if isinstance(given, str) else tuple(str(r) for r in given)
-        if any(not reason.strip() or len(reason) > 1024 for reason in reasons):
+        if any(not reason.strip() or len(reason) > _UT_ITEM_MAX for reason in reasons):
             raise DicomInputError("a quality reason is empty or longer than 1024 characters")
         object.__setattr__(self, "quality_reasons", reasons)
+        doubt = " ".join(str(self.laterality_doubt or "").split())
+        if len(doubt) > _UT_ITEM_MAX:
+            raise DicomInputError("the laterality doubt is longer than 1024 characters")
+        object.__setattr__(self, "laterality_doubt", doubt)
+        object.__setattr__(self, "decisive", bool(self.decisive))
+
+    def _check_decision(self) -> None:
+        """The referral and oedema values: present for a graded photograph, absent if not."""
+        decided = (self.referable, self.referable_probability, self.referral_threshold,
+                   self.borderline, self.dme_probability, self.dme)
+        if self.grade is None:
+            if any(value is not None for value in decided):
+                raise DicomInputError("an ungradable photograph has no referral decision, "
+                                      "probability or oedema finding")
+            return
+        if self.referable is None or self.referable_probability is None:
+            raise DicomInputError("a graded photograph carries the referral decision "
+                                  "and its probability")
+        object.__setattr__(self, "referable", bool(self.referable))
+        object.__setattr__(self, "referable_probability", _probability(
+            self.referable_probability, "the referable probability"))
+        if self.referral_threshold is not None:
+            object.__setattr__(self, "referral_threshold", _probability(
+                self.referral_threshold, "the referral threshold"))
+        if self.borderline is not None:
+            object.__setattr__(self, "borderline", bool(self.borderline))
+        if (self.dme is None) != (self.dme_probability is None):
+            raise DicomInputError("the oedema finding and its probability come together, "
+                                  "or neither (not assessed)")
+        if self.dme_probability is not None:
+            object.__setattr__(self, "dme", bool(self.dme))
+            object.__setattr__(self, "dme_probability", _probability(
+                self.dme_probability, "the macular oedema probability"))
 
     def _check_source(self) -> None:
         if not isinstance(self.source, Dataset):
@@ -235,6 +290,11 @@ class EyeFinding:
     @property
     def gradable(self) -> bool:
         return self.grade is not None
+
+    @property
+    def assesses_dme(self) -> bool:
+        """Whether the model assessed macular oedema on this photograph."""
+        return self.dme is not None
 
     @property
     def confidence(self) -> float | None:

@@ -1,23 +1,30 @@
 """The DR report: a Comprehensive 3D SR following TID 1500 Measurement Report.
 
 PS3.16 TID 1500, as the IHE AI Results profile uses it, with one TID 1501
-Measurement Group per eye::
+Measurement Group per photograph graded (every photograph of an eye is
+graded and reported; one decides the eye)::
 
     Imaging Measurement Report (DCM 126000)
      +- Language, Observation Context: the model as device observer (TID 1004)
      +- Procedure Reported: ocular fundus photography; DR screening
      +- Image Library (TID 1600): the photographs graded
      +- Imaging Measurements
-     |   +- Measurement Group "Right eye" / "Left eye" (TID 1501)
+     |   +- Measurement Group "Right eye" (the deciding photograph), then
+     |   |  "Right eye, further photograph 1", ...; then the left eye's (TID 1501)
      |       +- Tracking Identifier and UID, Finding: diabetic retinopathy,
      |       |  Finding Site: retina with its laterality
      |       +- Algorithm Identification (TID 4019): model name, version, maker
      |       +- Source of Measurement: the photograph
      |       +- Measurements (TID 300), unit "1": the probability of each ICDR
-     |       |  grade and of referable DR
-     |       +- Qualitative evaluations: DR severity, referable DR yes/no,
-     |          image quality; for an ungradable eye "repeat fundus
-     |          photography" and the reasons, as text
+     |       |  grade, the referable probability and the registered referral
+     |       |  threshold it was compared with, P(referable DME) where assessed
+     |       +- Qualitative evaluations: DR severity; referable yes/no and
+     |       |  whether borderline (the node's decision, as made); referable DME
+     |       |  yes/no, or "not assessed" by a model without an oedema output;
+     |       |  image quality; whether this photograph decides the eye; for an
+     |       |  ungradable photograph "repeat fundus photography"
+     |       +- Text: the reasons an ungradable photograph must be repeated,
+     |          a doubt that the photograph shows the eye it is labelled with
      +- Qualitative Evaluations: the research-use-only notice, as text
 
 The document is complete but unverified and preliminary (PS3.3 C.17.2): an
@@ -50,6 +57,7 @@ from imaging_common.builders.ai_findings import (
 )
 from imaging_common.codes import (
     COMMENT,
+    DECIDES_EYE,
     DIABETIC_RETINOPATHY,
     DIABETIC_RETINOPATHY_SCREENING,
     DR_SEVERITY,
@@ -57,15 +65,21 @@ from imaging_common.codes import (
     ICDR_GRADE_PROBABILITIES,
     ICDR_GRADES,
     IMAGE_QUALITY,
+    LATERALITY_DOUBT,
     LEFT,
     NO,
     NO_UNITS,
+    NOT_ASSESSED,
     OCULAR_FUNDUS_PHOTOGRAPHY,
     QUALITATIVE_EVALUATIONS,
     REASON_FOR_REPEATING_ACQUISITION,
     RECOMMENDATION,
+    REFERABLE_DME,
+    REFERABLE_DME_PROBABILITY,
     REFERABLE_DR,
     REFERABLE_DR_PROBABILITY,
+    REFERRAL_BORDERLINE,
+    REFERRAL_THRESHOLD,
     REPEAT_FUNDUS_PHOTOGRAPHY,
     RETINA,
     RIGHT,
@@ -103,14 +117,16 @@ def build_dr_report(findings: Sequence[EyeFinding], algorithm: AlgorithmIdentity
     goes into that study, in the report series of ``algorithm``.
 
     Args:
-        findings: one finding per eye, all from photographs of one study.
+        findings: one finding per photograph graded, all from one study; each
+            eye has exactly one ``decisive`` finding.
         algorithm: the model version that graded them.
         series_number: Series Number of the report series.
         content_datetime: when the grading was done; now when not given.
 
     Raises:
-        DicomInputError: no findings, two for one eye, or photographs of
-            different studies or patients.
+        DicomInputError: no findings, an eye without exactly one deciding
+            photograph, a photograph twice, or photographs of different
+            studies or patients.
     """
     findings = _checked(findings)
     sources = [finding.identity() for finding in findings]
@@ -119,7 +135,8 @@ def build_dr_report(findings: Sequence[EyeFinding], algorithm: AlgorithmIdentity
         observation_context=_observation_context(algorithm),
         procedure_reported=[coded(OCULAR_FUNDUS_PHOTOGRAPHY),
                             coded(DIABETIC_RETINOPATHY_SCREENING)],
-        imaging_measurements=[_eye_group(finding, algorithm, uid) for finding in findings],
+        imaging_measurements=[_photograph_group(finding, name, algorithm, uid)
+                              for finding, name in zip(findings, _tracking_names(findings))],
         # TID 1600 describes each image by its size.
         referenced_images=[s for s in sources if "Rows" in s and "Columns" in s] or None,
     )
@@ -155,17 +172,39 @@ def build_dr_report(findings: Sequence[EyeFinding], algorithm: AlgorithmIdentity
 
 
 def _checked(findings: Sequence[EyeFinding]) -> list[EyeFinding]:
-    """The findings in eye order (right first), checked to belong together."""
+    """The findings in report order, checked to belong together.
+
+    Right eye first; within an eye the deciding photograph first, then the
+    others by SOP Instance UID, so the order is the same on every run.
+    """
     findings = list(findings)
     if not findings:
         raise DicomInputError("a report needs the finding of at least one eye")
-    if len({finding.laterality for finding in findings}) != len(findings):
-        raise DicomInputError("a report has one finding per eye")
+    if len({finding.sop_instance_uid for finding in findings}) != len(findings):
+        raise DicomInputError("a report has one finding per photograph")
+    for eye in {finding.laterality for finding in findings}:
+        if sum(f.decisive for f in findings if f.laterality == eye) != 1:
+            raise DicomInputError("one photograph of each eye decides its finding")
     if len({finding.study_instance_uid for finding in findings}) != 1:
         raise DicomInputError("the photographs of one report belong to one study")
     if len({str(finding.source.PatientID) for finding in findings}) != 1:
         raise DicomInputError("the photographs of one report belong to one patient")
-    return sorted(findings, key=lambda finding: list(_EYE_NAMES).index(finding.laterality))
+    return sorted(findings, key=lambda finding: (list(_EYE_NAMES).index(finding.laterality),
+                                                 not finding.decisive, finding.sop_instance_uid))
+
+
+def _tracking_names(findings: Sequence[EyeFinding]) -> list[str]:
+    """Tracking Identifiers: "Right eye" for the deciding photograph, then
+    "Right eye, further photograph 1", ... for the others of that eye."""
+    names, further = [], {"R": 0, "L": 0}
+    for finding in findings:
+        eye = _EYE_NAMES[finding.laterality]
+        if finding.decisive:
+            names.append(eye)
+        else:
+            further[finding.laterality] += 1
+            names.append(f"{eye}, further photograph {further[finding.laterality]}")
+    return names
 
 
 def _observation_context(algorithm: AlgorithmIdentity) -> hd.sr.ObservationContext:
@@ -180,13 +219,17 @@ def _observation_context(algorithm: AlgorithmIdentity) -> hd.sr.ObservationConte
         observer_type=sr_codes.DCM.Device, observer_identifying_attributes=device))
 
 
-def _eye_group(finding: EyeFinding, algorithm: AlgorithmIdentity,
-               report_uid: str) -> hd.sr.MeasurementsAndQualitativeEvaluations:
-    """TID 1501: the measurements and evaluations of one eye."""
+def _photograph_group(finding: EyeFinding, name: str, algorithm: AlgorithmIdentity,
+                      report_uid: str) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+    """TID 1501: the measurements and evaluations of one photograph of an eye.
+
+    The Tracking UID of the deciding photograph's group is the eye's (the same
+    whichever photograph decides); the others' are their photographs'.
+    """
+    tracking_uid = (derived_uid(report_uid, "eye", finding.laterality) if finding.decisive
+                    else derived_uid(report_uid, "photograph", finding.sop_instance_uid))
     group = hd.sr.MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=hd.sr.TrackingIdentifier(
-            uid=derived_uid(report_uid, "eye", finding.laterality),
-            identifier=_EYE_NAMES[finding.laterality]),
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=tracking_uid, identifier=name),
         finding_type=coded(DIABETIC_RETINOPATHY),
         finding_sites=[hd.sr.FindingSite(coded(RETINA),
                                          laterality=coded(_EYE_LATERALITY[finding.laterality]))],
@@ -197,35 +240,53 @@ def _eye_group(finding: EyeFinding, algorithm: AlgorithmIdentity,
         qualitative_evaluations=_evaluations(finding),
         source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(finding.source)],
     )
-    for reason in finding.quality_reasons:
+    texts = [(REASON_FOR_REPEATING_ACQUISITION, reason) for reason in finding.quality_reasons]
+    if finding.laterality_doubt:
+        texts.append((LATERALITY_DOUBT, finding.laterality_doubt))
+    for concept, value in texts:
         group[0].ContentSequence.append(hd.sr.TextContentItem(
-            name=coded(REASON_FOR_REPEATING_ACQUISITION), value=reason,
+            name=coded(concept), value=value,
             relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
     return group
 
 
 def _measurements(finding: EyeFinding) -> list[hd.sr.Measurement]:
-    """TID 300: the model's probabilities, unit "1" (CID 7181 "no units")."""
+    """TID 300: the model's probabilities and the threshold, unit "1" (CID 7181 "no units")."""
     values = list(zip(ICDR_GRADE_PROBABILITIES, finding.probabilities))
-    if finding.referable_probability is not None:
-        values.append((REFERABLE_DR_PROBABILITY, finding.referable_probability))
+    optional = ((REFERABLE_DR_PROBABILITY, finding.referable_probability),
+                (REFERRAL_THRESHOLD, finding.referral_threshold),
+                (REFERABLE_DME_PROBABILITY, finding.dme_probability))
+    values += [(name, value) for name, value in optional if value is not None]
     return [hd.sr.Measurement(name=coded(name), value=round(value, 6), unit=coded(NO_UNITS))
             for name, value in values]
 
 
+def _yes_no(value: bool) -> hd.sr.CodedConcept:
+    return coded(YES if value else NO)
+
+
 def _evaluations(finding: EyeFinding) -> list[hd.sr.QualitativeEvaluation]:
+    """Severity, the node's referral decision, oedema, quality, and the deciding photograph."""
     evaluations = []
     if finding.grade is not None:
         evaluations.append(hd.sr.QualitativeEvaluation(
             coded(DR_SEVERITY), coded(ICDR_GRADES[finding.grade])))
     if finding.referable is not None:
         evaluations.append(hd.sr.QualitativeEvaluation(
-            coded(REFERABLE_DR), coded(YES if finding.referable else NO)))
+            coded(REFERABLE_DR), _yes_no(finding.referable)))
+    if finding.borderline is not None:
+        evaluations.append(hd.sr.QualitativeEvaluation(
+            coded(REFERRAL_BORDERLINE), _yes_no(finding.borderline)))
+    if finding.gradable:
+        dme = coded(NOT_ASSESSED) if finding.dme is None else _yes_no(finding.dme)
+        evaluations.append(hd.sr.QualitativeEvaluation(coded(REFERABLE_DME), dme))
     quality = GOOD_IMAGE_QUALITY if finding.gradable else UNUSABLE_IMAGE_QUALITY
     evaluations.append(hd.sr.QualitativeEvaluation(coded(IMAGE_QUALITY), coded(quality)))
     if not finding.gradable:
         evaluations.append(hd.sr.QualitativeEvaluation(
             coded(RECOMMENDATION), coded(REPEAT_FUNDUS_PHOTOGRAPHY)))
+    evaluations.append(hd.sr.QualitativeEvaluation(coded(DECIDES_EYE),
+                                                   _yes_no(finding.decisive)))
     return evaluations
 
 

@@ -1,9 +1,12 @@
-"""The heat map capture: a Secondary Capture Image of one graded eye.
+"""The heat map capture: a Secondary Capture Image of one graded photograph.
 
 The picture is the photograph with the model's heat map already blended over
 it; this module burns the result into its lower edge (the grade in words, the
-model's confidence, the model and "NOT FOR CLINICAL USE"), so that any viewer
-shows it, and wraps it as a Secondary Capture Image (PS3.3 A.8.1):
+model's confidence, the node's referral decision with its probability and
+threshold, macular oedema or "not assessed", whether another photograph of
+the eye decides it, a laterality doubt, the model and "NOT FOR CLINICAL
+USE"), so that any viewer shows what the SR says, and wraps it as a Secondary
+Capture Image (PS3.3 A.8.1). There is one capture per photograph graded:
 
 - Conversion Type WSD (workstation), Burned In Annotation YES, Image
   Laterality of the eye, Image Comments with the research-use-only notice;
@@ -16,10 +19,10 @@ shows it, and wraps it as a Secondary Capture Image (PS3.3 A.8.1):
 - the model in the General Equipment module and the Contributing Equipment
   Sequence (Processing Equipment, with its Device UID).
 
-Both eyes' captures of one model version share one series (default number
-901), beside the report's: a series holds one modality, and the report's is
-SR. Each capture therefore carries Image Laterality rather than the series'
-Laterality.
+All the captures of one model version in a study (every photograph of both
+eyes) share one series (default number 901), beside the report's: a series
+holds one modality, and the report's is SR. Each capture therefore carries
+Image Laterality rather than the series' Laterality.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ CAPTURE_SERIES_DESCRIPTION = "AI DR heat maps - research use only"
 NOT_FOR_CLINICAL_USE = "NOT FOR CLINICAL USE - research only"
 #: The smallest picture, in pixels a side, that the caption can be read on.
 MIN_SIDE = 64
+#: The longest line of free text burned in (a laterality doubt is cut there).
+CAPTION_MAX = 80
 
 _EYES = {"R": "Right eye", "L": "Left eye"}
 _FontType = ImageFont.FreeTypeFont | ImageFont.ImageFont
@@ -62,11 +67,11 @@ _FontType = ImageFont.FreeTypeFont | ImageFont.ImageFont
 def build_heatmap_capture(finding: EyeFinding, overlay_rgb: np.ndarray,
                           algorithm: AlgorithmIdentity, *, series_number: int = 901,
                           instance_number: int = 1) -> Dataset:
-    """Build the Secondary Capture of one eye's heat map, result burned in.
+    """Build the Secondary Capture of one photograph's heat map, result burned in.
 
     Args:
-        finding: the eye's finding; its photograph gives patient, study and
-            the source reference.
+        finding: the photograph's finding; its photograph gives patient, study
+            and the source reference.
         overlay_rgb: the photograph with the heat map blended over it, ``uint8``
             rows x columns x 3 (RGB); an ungradable photograph comes as it is.
         algorithm: the model version that graded it.
@@ -144,21 +149,47 @@ def _derivation(capture: Dataset, finding: EyeFinding, algorithm: AlgorithmIdent
 
 
 def caption_lines(finding: EyeFinding, algorithm: AlgorithmIdentity) -> list[str]:
-    """The lines burned into the capture, in reading order."""
+    """The lines burned in, in reading order: what the SR says of this photograph.
+
+    The referral line carries the node's decision as made (with its
+    probability, threshold and borderline flag); nothing here decides again.
+    """
     eye = _EYES[finding.laterality]
     if finding.grade is None:
         reasons = "; ".join(" ".join(reason.split()) for reason in finding.quality_reasons)
         reasons = reasons or "image quality too low"
         lines = [f"{eye}: UNGRADABLE - re-image", f"Quality: {reasons}"]
     else:
-        lines = [f"{eye}: {GRADE_WORDS[finding.grade]} (ICDR grade {finding.grade})"]
-        detail = f"Confidence {finding.confidence:.0%}"
-        if finding.referable is not None:
-            detail += f", referable DR: {'YES' if finding.referable else 'no'}"
-        if finding.referable_probability is not None:
-            detail += f" (p = {finding.referable_probability:.2f})"
-        lines.append(detail)
+        lines = [f"{eye}: {GRADE_WORDS[finding.grade]} (ICDR grade {finding.grade})",
+                 f"Confidence {finding.confidence:.0%}, {_referral_words(finding)}",
+                 _oedema_words(finding)]
+    if not finding.decisive:
+        lines.append("Another photograph of this eye decides its finding")
+    if finding.laterality_doubt:
+        lines.append(_shortened(f"Laterality doubt: {finding.laterality_doubt}"))
     return lines + [f"Model: {algorithm.label}", NOT_FOR_CLINICAL_USE]
+
+
+def _referral_words(finding: EyeFinding) -> str:
+    """"referable: YES (p = 0.45, threshold 0.44, borderline)"."""
+    details = [f"p = {finding.referable_probability:.2f}"]
+    if finding.referral_threshold is not None:
+        details.append(f"threshold {finding.referral_threshold:.2f}")
+    if finding.borderline:
+        details.append("borderline")
+    return f"referable: {'YES' if finding.referable else 'no'} ({', '.join(details)})"
+
+
+def _oedema_words(finding: EyeFinding) -> str:
+    if finding.dme is None:
+        return "Macular oedema: not assessed by this model"
+    return (f"Macular oedema: {'YES' if finding.dme else 'no'} "
+            f"(p = {finding.dme_probability:.2f})")
+
+
+def _shortened(line: str) -> str:
+    """At most :data:`CAPTION_MAX` characters: a long line would shrink the whole caption."""
+    return line if len(line) <= CAPTION_MAX else line[:CAPTION_MAX - 3].rstrip() + "..."
 
 
 def burn_in_result(overlay_rgb: np.ndarray, finding: EyeFinding,

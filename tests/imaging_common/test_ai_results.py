@@ -73,8 +73,9 @@ def order() -> Request:
 
 @pytest.fixture
 def right(order: Request) -> EyeFinding:
-    """A graded right eye: moderate NPDR, referable."""
-    return EyeFinding("R", _photograph(Laterality.RIGHT, order, 1), 2, GRADED, 0.85, True)
+    """A graded right eye: moderate NPDR, referable, macular oedema not assessed."""
+    return EyeFinding("R", _photograph(Laterality.RIGHT, order, 1), 2, GRADED, 0.85, True,
+                      referral_threshold=0.4403, borderline=False)
 
 
 @pytest.fixture
@@ -115,6 +116,12 @@ def _content(ds: Dataset) -> Iterator[Dataset]:
 def _named(ds: Dataset, meaning: str) -> list[Dataset]:
     return [item for item in _content(ds)
             if item.ConceptNameCodeSequence[0].CodeMeaning == meaning]
+
+
+def _evaluation(group: Dataset, meaning: str) -> str:
+    """The meaning of the coded value of the one evaluation named ``meaning``."""
+    (item,) = _named(group, meaning)
+    return str(item.ConceptCodeSequence[0].CodeMeaning)
 
 
 def _code_values(ds: Dataset) -> set[str]:
@@ -163,9 +170,18 @@ def test_report_codes_grade_referral_and_quality(
     assert probability.MeasurementUnitsCodeSequence[0].CodeValue == "1"
     assert float(_named(graded, "Probability of referable diabetic retinopathy")[0]
                  .MeasuredValueSequence[0].NumericValue) == pytest.approx(0.85)
+    assert float(_named(graded, "Referral threshold of the referable probability")[0]
+                 .MeasuredValueSequence[0].NumericValue) == pytest.approx(0.4403)
+    assert _evaluation(graded, "Referral decision borderline") == "No"
+    # Macular oedema not assessed is said, never left to be read as "no".
+    assert _evaluation(graded, "Referable diabetic macular oedema") == "Not assessed"
+    assert _named(graded, "Probability of referable diabetic macular oedema") == []
+    assert _evaluation(graded, "Photograph deciding the eye's finding") == "Yes"
     # The ungradable eye: no grade nor probabilities, "unusable", re-image, reasons.
     assert {"111235", "FOVEA-REIMAGE", "7771000"} <= _code_values(ungradable)
     assert _named(ungradable, "Diabetic retinopathy severity (ICDR)") == []
+    assert _named(ungradable, "Referable diabetic retinopathy") == []  # unknown, not "no"
+    assert _named(ungradable, "Referable diabetic macular oedema") == []
     assert [i for i in _content(ungradable) if i.ValueType == "NUM"] == []
     assert [i.TextValue for i in _named(ungradable, "Reason for Repeating Acquisition")] == [
         "too dark", "out of focus"]
@@ -266,9 +282,87 @@ def test_ungradable_capture_says_so(tmp_path: Path, right: EyeFinding, left: Eye
     assert caption_lines(left, ALGORITHM) == [
         "Left eye: UNGRADABLE - re-image", "Quality: too dark; out of focus",
         "Model: fovea-dr 1.2.0", "NOT FOR CLINICAL USE - research only"]
-    assert caption_lines(right, ALGORITHM)[:2] == [
+    assert caption_lines(right, ALGORITHM)[:3] == [
         "Right eye: Moderate non-proliferative DR (ICDR grade 2)",
-        "Confidence 70%, referable DR: YES (p = 0.85)"]
+        "Confidence 70%, referable: YES (p = 0.85, threshold 0.44)",
+        "Macular oedema: not assessed by this model"]
+
+
+def test_every_photograph_is_reported_with_its_own_grade_and_the_deciding_one_named(
+        tmp_path: Path, right: EyeFinding, left: EyeFinding, order: Request,
+        overlay: np.ndarray) -> None:
+    """A two-photograph right eye: two groups, each with its own source and grade."""
+    further = EyeFinding("R", _photograph(Laterality.RIGHT, order, 3), 0,
+                         (0.8, 0.1, 0.05, 0.03, 0.02), 0.1, False, referral_threshold=0.4403,
+                         borderline=False, decisive=False)
+    report = _write_and_verify(build_dr_report([further, left, right], ALGORITHM),
+                               tmp_path / "sr.dcm")
+    groups = _named(report, "Measurement Group")
+    assert [_named(g, "Tracking Identifier")[0].TextValue for g in groups] == [
+        "Right eye", "Right eye, further photograph 1", "Left eye"]
+    sources = [_named(g, "Source of Measurement")[0].ReferencedSOPSequence[0]
+               .ReferencedSOPInstanceUID for g in groups]
+    assert sources == [right.sop_instance_uid, further.sop_instance_uid, left.sop_instance_uid]
+    decides = [_evaluation(g, "Photograph deciding the eye's finding") for g in groups]
+    assert decides == ["Yes", "No", "Yes"]
+    assert [_evaluation(g, "Diabetic retinopathy severity (ICDR)") for g in groups[:2]] == [
+        "Moderate nonproliferative diabetic retinopathy", "No apparent retinopathy"]
+    (evidence,) = report.CurrentRequestedProcedureEvidenceSequence
+    assert len(evidence.ReferencedSeriesSequence[0].ReferencedSOPSequence) == 3
+    assert "Another photograph of this eye decides its finding" in caption_lines(
+        further, ALGORITHM)
+    capture = _write_and_verify(build_heatmap_capture(further, overlay, ALGORITHM),
+                                tmp_path / "sc.dcm")
+    assert capture.SourceImageSequence[0].ReferencedSOPInstanceUID == further.sop_instance_uid
+    assert capture.SOPInstanceUID != build_heatmap_capture(right, overlay,
+                                                           ALGORITHM).SOPInstanceUID
+
+
+def test_the_referral_decision_is_written_as_the_node_made_it(
+        tmp_path: Path, order: Request, overlay: np.ndarray) -> None:
+    """Issue 15's vector: top grade 0, referable probability 0.45 over 0.4403: referable."""
+    vector = (0.29, 0.26, 0.21, 0.14, 0.10)
+    finding = EyeFinding("R", _photograph(Laterality.RIGHT, order, 1), 0, vector, 0.45, True,
+                         referral_threshold=0.4403, borderline=True)
+    report = _write_and_verify(build_dr_report([finding], ALGORITHM), tmp_path / "sr.dcm")
+    (group,) = _named(report, "Measurement Group")
+    assert _evaluation(group, "Diabetic retinopathy severity (ICDR)") == (
+        "No apparent retinopathy")
+    assert _evaluation(group, "Referable diabetic retinopathy") == "Yes"
+    assert _evaluation(group, "Referral decision borderline") == "Yes"
+    assert caption_lines(finding, ALGORITHM)[1] == (
+        "Confidence 29%, referable: YES (p = 0.45, threshold 0.44, borderline)")
+    _write_and_verify(build_heatmap_capture(finding, overlay, ALGORITHM), tmp_path / "sc.dcm")
+
+
+def test_an_assessed_macular_oedema_is_coded_with_its_probability(
+        tmp_path: Path, order: Request) -> None:
+    finding = EyeFinding("L", _photograph(Laterality.LEFT, order, 2), 1,
+                         (0.2, 0.6, 0.1, 0.05, 0.05), 0.76, True, referral_threshold=0.4403,
+                         borderline=False, dme_probability=0.7, dme=True)
+    report = _write_and_verify(build_dr_report([finding], ALGORITHM), tmp_path / "sr.dcm")
+    (group,) = _named(report, "Measurement Group")
+    assert _evaluation(group, "Referable diabetic macular oedema") == "Yes"
+    assert float(_named(group, "Probability of referable diabetic macular oedema")[0]
+                 .MeasuredValueSequence[0].NumericValue) == pytest.approx(0.7)
+    assert caption_lines(finding, ALGORITHM)[2] == "Macular oedema: YES (p = 0.70)"
+    absent = replace(finding, dme_probability=0.1, dme=False)
+    (group,) = _named(build_dr_report([absent], ALGORITHM), "Measurement Group")
+    assert _evaluation(group, "Referable diabetic macular oedema") == "No"
+
+
+def test_a_laterality_doubt_is_recorded_as_text(tmp_path: Path, right: EyeFinding,
+                                                overlay: np.ndarray) -> None:
+    doubt = "the optic disc lies left of the macula, as in a left eye"
+    finding = replace(right, laterality_doubt=doubt)
+    report = _write_and_verify(build_dr_report([finding], ALGORITHM), tmp_path / "sr.dcm")
+    assert [i.TextValue for i in _named(report, "Laterality doubt")] == [doubt]
+    assert _named(build_dr_report([right], ALGORITHM), "Laterality doubt") == []
+    assert f"Laterality doubt: {doubt}" in caption_lines(finding, ALGORITHM)
+    long = replace(right, laterality_doubt="very " * 40 + "doubtful")
+    line = [x for x in caption_lines(long, ALGORITHM) if x.startswith("Laterality")][0]
+    assert len(line) <= 80 and line.endswith("...")
+    _write_and_verify(build_heatmap_capture(finding, overlay, ALGORITHM), tmp_path / "sc.dcm")
 
 
 def test_finding_repr_shows_no_patient_data(right: EyeFinding) -> None:
@@ -324,7 +418,13 @@ def _without(ds: Dataset, keyword: str) -> Dataset:
         {"probabilities": (0.5, 0.5, 0.5, 0.5, 1.5)},
         {"grade": None},  # probabilities given for an ungradable eye
         {"referable_probability": float("nan")},
+        {"referable": None},  # a graded photograph carries the node's decision
+        {"referable_probability": None},
+        {"referral_threshold": 1.5},
+        {"dme": True},  # an oedema finding without its probability
+        {"dme_probability": 0.3},
         {"quality_reasons": ("",)},
+        {"laterality_doubt": "x" * 1025},
     ],
 )
 def test_invalid_findings_are_refused(right: EyeFinding, changes: dict[str, object]) -> None:
@@ -352,11 +452,16 @@ def test_invalid_algorithms_are_refused(make: object) -> None:
 
 
 def test_reports_of_no_eye_or_mixed_eyes_are_refused(
-        right: EyeFinding, left: EyeFinding) -> None:
+        right: EyeFinding, left: EyeFinding, order: Request) -> None:
     with pytest.raises(DicomInputError, match="at least one"):
         build_dr_report([], ALGORITHM)
-    with pytest.raises(DicomInputError, match="one finding per eye"):
+    with pytest.raises(DicomInputError, match="one finding per photograph"):
         build_dr_report([right, right], ALGORITHM)
+    second = replace(right, source=_photograph(Laterality.RIGHT, order, 7))
+    with pytest.raises(DicomInputError, match="one photograph of each eye decides"):
+        build_dr_report([right, second], ALGORITHM)  # two decide the right eye
+    with pytest.raises(DicomInputError, match="one photograph of each eye decides"):
+        build_dr_report([replace(right, decisive=False), left], ALGORITHM)
     elsewhere = Request(new_uid())
     stranger = replace(left, source=_photograph(Laterality.LEFT, elsewhere, 4))
     with pytest.raises(DicomInputError, match="one study"):
