@@ -6,13 +6,22 @@
         [--model FILE | --registry models --name dr-grader [--version V]]
         [--where official_split=test] [--threshold 0.5]
 
-Writes the metrics JSON, ``<json stem>.predictions.csv`` (one row per image)
-and the PNG plots. The CSV needs ``file`` (relative to ``--images``) and ``icdr_grade``; rows
-flagged ``dup_label_conflict=1`` are dropped. Images go through the same
+Writes the metrics JSON, ``<json stem>.predictions.csv`` (one row per image,
+with the combined referable probability ``p_referable`` and ``p_dme``) and the
+PNG plots. The CSV needs ``file`` (relative to ``--images``) and
+``icdr_grade``; rows flagged ``dup_label_conflict=1`` and rows without a grade
+are dropped. Images go through the same
 :func:`ai_node.model.preprocessing.preprocess` and, by default, the same
 served TFLite file of the registry's active model as the AI node uses.
-Referable DR is grade >= 2; its operating point is the model's registered
-threshold unless ``--threshold`` is given.
+
+Referable is moderate NPDR or worse, or referable macular oedema: where the
+CSV has a ``referable`` column it is the reference; otherwise grade >= 2, or
+DME where the CSV grades it (a ``dme`` column, IDRiD's ``dme_risk`` >= 1 or
+fundus-dr600's ``maculopathy``). The score is
+:func:`~ai_node.model.grader.referable_probability`, the node's own, and its
+operating point the model's registered threshold unless ``--threshold`` is
+given. With a DME reference and a grader that assesses oedema, DME AUC,
+sensitivity and specificity (P(DME) at the same threshold) are added.
 """
 
 from __future__ import annotations
@@ -38,37 +47,99 @@ DEFAULT_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
+class Label:
+    """One reference row: the image, its grade, and DME / referable where the CSV says."""
+
+    file: str
+    grade: int
+    dme: bool | None = None
+    referable: bool | None = None
+
+    @property
+    def reference_referable(self) -> bool:
+        """The CSV's ``referable``, else grade >= 2 or DME."""
+        if self.referable is not None:
+            return self.referable
+        return self.grade >= REFERABLE_FROM or bool(self.dme)
+
+
+@dataclass(frozen=True)
 class Predictions:
-    """Ground truth and model output for n images."""
+    """Ground truth and model output for n images.
+
+    ``dme`` is P(DME) per image, None for a grader without an oedema output;
+    ``dme_truth`` is 1/0, or -1 where the reference does not grade oedema.
+    """
 
     files: list[str]
     truth: np.ndarray
     probabilities: np.ndarray
+    referable_truth: np.ndarray | None = None
+    dme: np.ndarray | None = None
+    dme_truth: np.ndarray | None = None
+
+    @property
+    def referable(self) -> np.ndarray:
+        """The reference referable status per image."""
+        if self.referable_truth is not None:
+            return self.referable_truth
+        return self.truth >= REFERABLE_FROM
+
+    @property
+    def score(self) -> np.ndarray:
+        """The combined referable probability, as the node computes it."""
+        return referable_probability(self.probabilities, self.dme)
 
 
-def read_labels(csv_path: Path, where: dict[str, str]) -> list[tuple[str, int]]:
-    """``(file, grade)`` rows matching every ``column=value`` filter, conflicts dropped."""
+def _flag(value: str | None) -> bool | None:
+    if value is None or value.strip() == "":
+        return None
+    return value.strip() in ("1", "True", "true", "yes")
+
+
+def _dme_of(row: dict[str, str]) -> bool | None:
+    if "dme" in row:
+        return _flag(row["dme"])
+    if row.get("dme_risk", "").strip():
+        return int(row["dme_risk"]) >= 1
+    return _flag(row.get("maculopathy"))
+
+
+def read_labels(csv_path: Path, where: dict[str, str]) -> list[Label]:
+    """Rows matching every ``column=value`` filter; conflicts and ungraded rows dropped."""
     with open(csv_path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     keep = [row for row in rows if row.get("dup_label_conflict", "0") not in ("1", "True")
+            and row.get("icdr_grade", "").strip()
             and all(row.get(key) == value for key, value in where.items())]
-    return [(row["file"], int(row["icdr_grade"])) for row in keep]
+    return [Label(row["file"], int(row["icdr_grade"]), _dme_of(row), _flag(row.get("referable")))
+            for row in keep]
 
 
-def predict(grader: Grader, images: Path, labels: list[tuple[str, int]],
+def predict(grader: Grader, images: Path, labels: list[Label],
             already_filtered: bool = False) -> Predictions:
     """Run the grader over every labelled image."""
-    outputs = [grader.predict(preprocess(load_rgb(images / name), grader.input_size,
-                                         already_filtered)[None])[0]
-               for name, _ in labels]
-    return Predictions([name for name, _ in labels], np.array([g for _, g in labels]),
-                       np.array(outputs).reshape(-1, NUM_GRADES))
+    probabilities, dme = [], []
+    for label in labels:
+        outputs = grader.predict_outputs(preprocess(load_rgb(images / label.file),
+                                                    grader.input_size, already_filtered)[None])
+        probabilities.append(outputs.probabilities[0])
+        if outputs.dme is not None:
+            dme.append(float(outputs.dme[0]))
+    graded = any(label.dme is not None for label in labels)
+    return Predictions(
+        [label.file for label in labels], np.array([label.grade for label in labels]),
+        np.array(probabilities).reshape(-1, NUM_GRADES),
+        np.array([label.reference_referable for label in labels]),
+        np.array(dme) if grader.assesses_dme else None,
+        np.array([-1 if label.dme is None else int(label.dme) for label in labels])
+        if graded else None)
 
 
 def _statistics(p: Predictions, threshold: float) -> dict[str, Callable[[np.ndarray], float]]:
     grade = p.probabilities.argmax(axis=1)
-    referable = p.truth >= REFERABLE_FROM
-    score = referable_probability(p.probabilities)
+    referable = p.referable
+    score = p.score
     confidence = p.probabilities.max(axis=1)
 
     def sens(i: np.ndarray) -> float:
@@ -77,7 +148,7 @@ def _statistics(p: Predictions, threshold: float) -> dict[str, Callable[[np.ndar
     def spec(i: np.ndarray) -> float:
         return metrics.sensitivity_specificity(referable[i], score[i] >= threshold)[1]
 
-    return {
+    statistics = {
         "quadratic_weighted_kappa": lambda i: metrics.quadratic_weighted_kappa(
             p.truth[i], grade[i]),
         "accuracy": lambda i: float((p.truth[i] == grade[i]).mean()),
@@ -86,7 +157,35 @@ def _statistics(p: Predictions, threshold: float) -> dict[str, Callable[[np.ndar
         "referable_specificity": spec,
         "expected_calibration_error": lambda i: metrics.expected_calibration_error(
             p.truth[i] == grade[i], confidence[i]),
+        "referable_calibration_error": lambda i: metrics.expected_calibration_error(
+            referable[i] == (score[i] >= 0.5), np.maximum(score[i], 1 - score[i])),
     }
+    return statistics | _dme_statistics(p, threshold)
+
+
+def _dme_statistics(p: Predictions,
+                    threshold: float) -> dict[str, Callable[[np.ndarray], float]]:
+    """DME AUC, sensitivity and specificity on the images whose oedema is graded."""
+    if p.dme is None or p.dme_truth is None:
+        return {}
+    graded = p.dme_truth >= 0
+    if not (0 < p.dme_truth[graded].sum() < graded.sum()):
+        return {}
+    truth, dme = p.dme_truth == 1, p.dme
+
+    def auc(i: np.ndarray) -> float:
+        i = i[graded[i]]
+        return metrics.roc_auc(truth[i], dme[i])
+
+    def sens(i: np.ndarray) -> float:
+        i = i[graded[i]]
+        return metrics.sensitivity_specificity(truth[i], dme[i] >= threshold)[0]
+
+    def spec(i: np.ndarray) -> float:
+        i = i[graded[i]]
+        return metrics.sensitivity_specificity(truth[i], dme[i] >= threshold)[1]
+
+    return {"dme_auc": auc, "dme_sensitivity": sens, "dme_specificity": spec}
 
 
 def summarise(p: Predictions, threshold: float, rounds: int = 1000,
@@ -124,11 +223,12 @@ def save_plots(p: Predictions, summary: dict[str, Any], out_dir: Path) -> list[P
     confusion_png = out_dir / "confusion_matrix.png"
     fig.savefig(confusion_png, dpi=100, bbox_inches="tight")
     plt.close(fig)
-    fpr, tpr = metrics.roc_curve(p.truth >= REFERABLE_FROM, referable_probability(p.probabilities))
+    fpr, tpr = metrics.roc_curve(p.referable, p.score)
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot(fpr, tpr, label=f"AUC {summary['referable_auc']['value']:.3f}")
     ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
-    ax.set(xlabel="1 - specificity", ylabel="sensitivity", title="Referable DR (grade >= 2)")
+    title = "Referable (grade >= 2 or DME)" if p.dme is not None else "Referable DR (grade >= 2)"
+    ax.set(xlabel="1 - specificity", ylabel="sensitivity", title=title)
     ax.legend(loc="lower right")
     roc_png = out_dir / "roc_referable.png"
     fig.savefig(roc_png, dpi=100, bbox_inches="tight")
@@ -137,13 +237,19 @@ def save_plots(p: Predictions, summary: dict[str, Any], out_dir: Path) -> list[P
 
 
 def write_predictions(p: Predictions, path: Path) -> None:
-    """One row per image: file, reference grade, predicted grade, probabilities."""
+    """One row per image: reference, predicted grade, probabilities, P(DME), p_referable.
+
+    ``p_dme`` is empty for a grader that does not assess oedema.
+    """
+    score = p.score
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["file", "icdr_grade", "predicted_grade"]
-                        + [f"p{g}" for g in range(NUM_GRADES)])
-        for name, truth, probs in zip(p.files, p.truth, p.probabilities):
-            writer.writerow([name, truth, int(probs.argmax())] + [f"{v:.6f}" for v in probs])
+        writer.writerow(["file", "icdr_grade", "referable", "predicted_grade"]
+                        + [f"p{g}" for g in range(NUM_GRADES)] + ["p_dme", "p_referable"])
+        for i, (name, truth, probs) in enumerate(zip(p.files, p.truth, p.probabilities)):
+            writer.writerow([name, truth, int(p.referable[i]), int(probs.argmax())]
+                            + [f"{v:.6f}" for v in probs]
+                            + ["" if p.dme is None else f"{p.dme[i]:.6f}", f"{score[i]:.6f}"])
 
 
 def _resolve_model(args: argparse.Namespace) -> tuple[Path, float, str]:

@@ -135,3 +135,36 @@ def test_a_card_names_the_grader_a_version_was_continued_from() -> None:
     assert "continued from" not in render_model_card(
         {"name": "dr-grader", "version": "1.0.0", "input_size": 224,
          "training": {"config": {"sets": ["idrid-grading"]}}})
+
+
+def test_evaluate_scores_oedema_and_the_combined_referable_probability(tmp_path: Path) -> None:
+    """A grader with a DME output: p_referable per image, DME scored where the CSV grades it."""
+    keras.utils.set_random_seed(9)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(4, 3, strides=2, activation="relu", name="head_relu6")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    grades = keras.layers.Softmax(name="probabilities")(keras.layers.Dense(5, name="logits")(x))
+    dme = keras.layers.Dense(1, activation="sigmoid", name="dme")(x)
+    keras.Model(inputs, {"probabilities": grades, "dme": dme}).save(tmp_path / "g.keras")
+    rows = write_image_set(tmp_path, 10)
+    with open(tmp_path / "labels.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "icdr_grade", "dme_risk"])
+        writer.writerows([(name, grade, "" if i == 0 else i % 3)
+                          for i, (name, grade) in enumerate(rows)])
+        writer.writerow(["images/ungraded.jpg", "", ""])  # no grade: left out, never read
+    out = tmp_path / "eval" / "metrics.json"
+    evaluate.main(["--images", str(tmp_path), "--labels", str(tmp_path / "labels.csv"),
+                   "--json", str(out), "--model", str(tmp_path / "g.keras"),
+                   "--threshold", "0.5", "--bootstrap", "20"])
+    summary = json.loads(out.read_text())
+    assert summary["images"] == 10 and "dme_auc" in summary and "dme_sensitivity" in summary
+    with open(out.with_suffix(".predictions.csv")) as handle:
+        predicted = list(csv.DictReader(handle))
+    for row, (name, grade) in zip(predicted, rows):
+        p_dr = sum(float(row[f"p{g}"]) for g in (2, 3, 4))
+        expected = 1 - (1 - p_dr) * (1 - float(row["p_dme"]))
+        assert float(row["p_referable"]) == pytest.approx(expected, abs=2e-6)
+    # The reference: grade >= 2, or DME (dme_risk >= 1) where graded.
+    assert [int(r["referable"]) for r in predicted] == [
+        int(grade >= 2 or (i > 0 and i % 3 >= 1)) for i, (_, grade) in enumerate(rows)]
