@@ -17,24 +17,79 @@ DATA_LICENCES = {
                      "(official training split only)",
     "aptos2019-gauss224": "APTOS 2019 Blindness Detection (Aravind Eye Hospital): "
                           "research and education only",
+    "eyepacs-equalized256": "EyePACS, Kaggle Diabetic Retinopathy Detection 2015 "
+                            "(histogram-equalised copies): research and education only",
+    "eyepacs-raw400": "EyePACS, Kaggle Diabetic Retinopathy Detection 2015 (raw colour): "
+                      "research and education only",
+    "odir": "ODIR-5K, Peking University ODIR-2019 challenge: research only",
     "feedback": "ophthalmologists' corrections exported from the EMR",
 }
 INTENDED_USE = ("Research and demonstration only. Not a medical device; never use it for "
                 "clinical decisions. Every grade needs an ophthalmologist's review.")
 METRIC_ROWS = ("quadratic_weighted_kappa", "accuracy", "referable_auc",
                "referable_sensitivity", "referable_specificity", "expected_calibration_error")
+DME_ROWS = ("dme_auc", "dme_sensitivity", "dme_specificity")
+#: The figures compared across releases.
+SUMMARY_ROWS = ("quadratic_weighted_kappa", "referable_auc", "referable_sensitivity",
+                "referable_specificity")
 
 
-def _metric_table(evaluations: dict[str, Any]) -> list[str]:
-    lines = ["| test split | images | " + " | ".join(METRIC_ROWS) + " |",
-             "|---" * (len(METRIC_ROWS) + 2) + "|"]
+def _cell(metric: dict[str, Any]) -> str:
+    if not metric:
+        return "-"
+    low, high = metric.get("ci95", [float("nan")] * 2)
+    return f"{metric.get('value', float('nan')):.3f} ({low:.3f}-{high:.3f})"
+
+
+def _metric_table(evaluations: dict[str, Any], rows: tuple[str, ...] = METRIC_ROWS,
+                  first: str = "test split") -> list[str]:
+    lines = [f"| {first} | images | " + " | ".join(rows) + " |",
+             "|---" * (len(rows) + 2) + "|"]
     for split, result in evaluations.items():
-        cells = []
-        for key in METRIC_ROWS:
-            metric = result.get(key, {})
-            low, high = metric.get("ci95", [float("nan")] * 2)
-            cells.append(f"{metric.get('value', float('nan')):.3f} ({low:.3f}-{high:.3f})")
+        cells = [_cell(result.get(key, {})) for key in rows]
         lines.append(f"| {split} | {result.get('images', '')} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _earlier_releases(earlier: dict[str, Any]) -> list[str]:
+    """Every earlier version's test figures, point estimates, for comparison."""
+    lines = ["| version | test split | images | " + " | ".join(SUMMARY_ROWS) + " |",
+             "|---" * (len(SUMMARY_ROWS) + 3) + "|"]
+    for version, evaluations in earlier.items():
+        for split, result in evaluations.items():
+            cells = [f"{result[key]['value']:.3f}" if key in result else "-"
+                     for key in SUMMARY_ROWS]
+            lines.append(f"| {version} | {split} | {result.get('images', '')} | "
+                         + " | ".join(cells) + " |")
+    return lines
+
+
+def _dme_lines(meta: dict[str, Any]) -> list[str]:
+    if not meta.get("dme"):
+        return ["- Macular oedema: not assessed by this version (shown as 'not assessed', "
+                "never as absent)"]
+    return ["- Macular oedema: a second head, P(referable DME), sigmoid on the pooled features, "
+            "trained from IDRiD's dme_risk (>= 1 present) and fundus-dr600's maculopathy, "
+            "masked where a set does not grade oedema",
+            "- Referable probability = 1 - P(grade < 2) * (1 - P(DME)) "
+            "(ai_node.model.grader.referable_probability): one definition for the node, "
+            "the evaluation and the EMR"]
+
+
+def _generalisation(meta: dict[str, Any]) -> list[str]:
+    loso = meta.get("leave_one_source_out") or {}
+    if not loso:
+        return []
+    rows = ("referable_auc", "referable_sensitivity", "referable_specificity",
+            "quadratic_weighted_kappa")
+    lines = ["## Generalisation: leave one source out",
+             "Each row: a grader trained by the same recipe *without* that source (neither "
+             "training nor selection nor threshold), then scored on all of its graded "
+             "photographs at its own threshold, chosen on its own pooled validation images.",
+             "", *_metric_table(loso, rows, first="held-out source"), ""]
+    for source, result in loso.items():
+        if "command" in result:
+            lines += [f"Measured on {source} with:", "", f"    {result['command']}", ""]
     return lines
 
 
@@ -72,9 +127,13 @@ def render_model_card(meta: dict[str, Any]) -> str:
         "- Preprocessing (ai_node.model.preprocessing.preprocess): fundus crop (grey > 15), "
         "pad square, Lanczos resize, Graham filter 4*img - 4*blur(sigma = size/22.4) + 128, "
         "(x - 127) / 128",
-        "- Outputs: grade = argmax; referable DR probability = P(grade >= 2); "
-        f"referred when >= {meta.get('referable_threshold', 0.5)} (chosen on validation "
-        "images only); class activation maps per grade for the heat map",
+        *([f"- Why this preprocessing: {meta['preprocessing_choice']}"]
+          if meta.get("preprocessing_choice") else []),
+        "- Outputs: grade = argmax; class activation maps per grade for the heat map",
+        *_dme_lines(meta),
+        f"- Referred when the referable probability >= {meta.get('referable_threshold', 0.5)}"
+        + (f": {meta['operating_point_rule']}" if meta.get("operating_point_rule")
+           else " (chosen on validation images only)"),
         "- Served as float32 TFLite (model.tflite); Keras original in model.keras",
         f"- Device UID: {meta.get('device_uid', '')}",
         f"- Registered: {meta.get('registered', '')}; code revision: "
@@ -84,6 +143,12 @@ def render_model_card(meta: dict[str, Any]) -> str:
         "## Evaluation",
         "Point estimates with bootstrap 95% intervals (1000 resamples of images).", "",
         *(_metric_table(evaluations) if evaluations else ["Not evaluated."]), "",
+        *(["Macular oedema, on the photographs whose oedema is graded:", "",
+           *_metric_table({k: v for k, v in evaluations.items() if "dme_auc" in v}, DME_ROWS),
+           ""] if any("dme_auc" in v for v in evaluations.values()) else []),
+        *_generalisation(meta),
+        *(["## Earlier releases", "", *_earlier_releases(meta["earlier_releases"]), ""]
+          if meta.get("earlier_releases") else []),
     ]
     for split, result in evaluations.items():
         if "command" in result:

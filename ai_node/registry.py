@@ -118,7 +118,7 @@ class Registry:
         ``metadata`` needs ``input_size``; the rest (metrics, training data,
         config) goes into the card as given. Raises RegistryError if the version exists.
         """
-        from ai_node.model.runtime import export_tflite
+        from ai_node.model.runtime import TFLiteGrader, export_tflite
 
         target = self.root / _check_name(name, "model name") / _check_name(version, "version")
         if target.exists():
@@ -130,9 +130,12 @@ class Registry:
         staging.mkdir(parents=True)
         _save_inference_copy(keras_path, staging / KERAS_FILE)
         export_tflite(staging / KERAS_FILE, staging / SERVED_FILE)
+        earlier = {e.version: e.metadata.get("evaluations", {}) for e in self.versions(name)}
         facts = {**metadata, "name": name, "version": version,
+                 "earlier_releases": {v: e for v, e in earlier.items() if e},
                  "registered": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                 "files": {f: _sha256(staging / f) for f in (KERAS_FILE, SERVED_FILE)}}
+                 "files": {f: _sha256(staging / f) for f in (KERAS_FILE, SERVED_FILE)},
+                 "dme": TFLiteGrader(staging / SERVED_FILE).assesses_dme}
         entry = ModelEntry(name, version, target, facts)
         facts["device_uid"] = entry.device_uid
         (staging / METADATA_FILE).write_text(json.dumps(facts, indent=2, sort_keys=True) + "\n")
@@ -188,10 +191,23 @@ class Registry:
         entry = self.get(name, version)
         facts = dict(entry.metadata)
         facts["evaluations"] = {**facts.get("evaluations", {}), split: result}
+        return self._rewrite(entry, facts)
+
+    def record_generalisation(self, name: str, version: str, source: str,
+                              result: dict[str, Any]) -> ModelEntry:
+        """Add a leave-one-source-out result (a grader trained without ``source``, scored on
+        it) to the version's metadata and card."""
+        entry = self.get(name, version)
+        facts = dict(entry.metadata)
+        facts["leave_one_source_out"] = {**facts.get("leave_one_source_out", {}),
+                                         source: result}
+        return self._rewrite(entry, facts)
+
+    def _rewrite(self, entry: ModelEntry, facts: dict[str, Any]) -> ModelEntry:
         _write_atomic(entry.path / METADATA_FILE, json.dumps(facts, indent=2, sort_keys=True)
                       + "\n")
         _write_atomic(entry.path / CARD_FILE, render_model_card(facts))
-        return self.get(name, version)
+        return self.get(entry.name, entry.version)
 
     def rollback(self, name: str) -> ModelEntry:
         """Re-activate the version active before the current one."""
@@ -256,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("name")
     record.add_argument("version")
     record.add_argument("evaluation", metavar="SPLIT=JSON")
+    record.add_argument("--held-out-source", action="store_true",
+                        help="the JSON scores a grader trained without SPLIT, a source "
+                             "(leave one source out)")
     return parser
 
 
@@ -277,8 +296,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"active: {entry.name} {entry.version}")
         elif args.command == "record-evaluation":
             split, _, path = args.evaluation.partition("=")
-            registry.record_evaluation(args.name, args.version, split,
-                                       json.loads(Path(path).read_text()))
+            record = registry.record_generalisation if args.held_out_source \
+                else registry.record_evaluation
+            record(args.name, args.version, split, json.loads(Path(path).read_text()))
             print(f"{args.name} {args.version}: evaluation on {split} recorded")
         else:
             entry = registry.rollback(args.name)

@@ -1,11 +1,18 @@
-"""Choose the referable-DR threshold on validation predictions, never on test data.
+"""Choose the referral threshold on validation predictions, never on test data.
 
 Screening favours sensitivity: the threshold is the highest one at which the
-validation sensitivity for referable DR (grade >= 2) reaches the target
-(default 0.90; the British Diabetic Association's 80% is the usual floor).
+sensitivity for referable disease on the run's pooled validation photographs
+(every raw colour source of the run together) reaches the target (default
+0.90; the British Diabetic Association's 80% is the usual floor). Referable is
+grade >= 2 or DME, scored by the combined referable probability
+(:func:`~ai_node.model.grader.referable_probability`); predictions written
+before the DME output (no ``p_referable`` column) fall back to P(grade >= 2).
+
 ``python -m ai_node.training.operating_point RUN_DIR`` reads the run's
-``val_predictions.csv`` and prints the threshold with its validation
-sensitivity and specificity.
+``val_predictions.csv``, prints the threshold with its validation sensitivity
+and specificity, and writes them with the rule, in words, to
+``RUN_DIR/operating_point.json``, which ``fovea-models register --metadata``
+takes into the registry.
 """
 
 from __future__ import annotations
@@ -33,26 +40,44 @@ def choose_threshold(referable: np.ndarray, score: np.ndarray,
     return float(positives[max(needed, 1) - 1])
 
 
-def read_val_predictions(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Reference grades and referable probabilities from ``val_predictions.csv``."""
+def read_val_predictions(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Reference referable status, referable probability and source per validation image."""
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    grades = np.array([int(row["icdr_grade"]) for row in rows])
-    score = np.array([sum(float(row[f"p{g}"]) for g in range(REFERABLE_FROM, 5)) for row in rows])
-    return grades, score
+    if rows and "p_referable" in rows[0]:
+        referable = np.array([row["referable"] == "1" for row in rows])
+        score = np.array([float(row["p_referable"]) for row in rows])
+    else:
+        referable = np.array([int(row["icdr_grade"]) >= REFERABLE_FROM for row in rows])
+        score = np.array([sum(float(row[f"p{g}"]) for g in range(REFERABLE_FROM, 5))
+                          for row in rows])
+    return referable, score, [row.get("source", "") for row in rows]
+
+
+def operating_point(run_dir: Path, target: float = DEFAULT_SENSITIVITY) -> dict[str, object]:
+    """The threshold, its validation figures and the rule that chose it."""
+    referable, score, sources = read_val_predictions(run_dir / "val_predictions.csv")
+    threshold = choose_threshold(referable, score, target)
+    sens, spec = sensitivity_specificity(referable, score >= threshold)
+    names = sorted(set(sources) - {""})
+    rule = (f"the highest threshold on the combined referable probability with sensitivity"
+            f" >= {target:.2f} for referable disease (grade >= 2 or DME) on the pooled"
+            f" validation photographs ({len(score)} images, {int(referable.sum())} referable"
+            + (f"; {', '.join(names)}" if names else "") + "), fixed before any test image"
+            " was scored")
+    return {"referable_threshold": round(threshold, 4), "val_sensitivity": sens,
+            "val_specificity": spec, "val_images": int(len(score)),
+            "operating_point_rule": rule}
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Referable-DR threshold from validation.")
+    parser = argparse.ArgumentParser(description="Referral threshold from validation.")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--sensitivity", type=float, default=DEFAULT_SENSITIVITY)
     args = parser.parse_args(argv)
-    grades, score = read_val_predictions(args.run_dir / "val_predictions.csv")
-    referable = grades >= REFERABLE_FROM
-    threshold = choose_threshold(referable, score, args.sensitivity)
-    sens, spec = sensitivity_specificity(referable, score >= threshold)
-    print(json.dumps({"referable_threshold": round(threshold, 4), "val_sensitivity": sens,
-                      "val_specificity": spec, "val_images": int(len(grades))}))
+    result = operating_point(args.run_dir, args.sensitivity)
+    (args.run_dir / "operating_point.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -168,3 +168,38 @@ def test_evaluate_scores_oedema_and_the_combined_referable_probability(tmp_path:
     # The reference: grade >= 2, or DME (dme_risk >= 1) where graded.
     assert [int(r["referable"]) for r in predicted] == [
         int(grade >= 2 or (i > 0 and i % 3 >= 1)) for i, (_, grade) in enumerate(rows)]
+
+
+def test_card_of_an_oedema_grader_shows_generalisation_and_earlier_releases(
+        tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    reg = registry.Registry(root)
+    reg.register("dr-grader", "1.0.0", tiny_model(tmp_path / "old.keras", 1), {"input_size": SIZE})
+    reg.record_evaluation("dr-grader", "1.0.0", "idrid-test", {
+        "images": 102, "quadratic_weighted_kappa": {"value": 0.775, "ci95": [0.7, 0.8]}})
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.GlobalAveragePooling2D()(
+        keras.layers.Conv2D(4, 3, strides=2, activation="relu", name="head_relu6")(inputs))
+    grades = keras.layers.Softmax(name="probabilities")(keras.layers.Dense(5, name="logits")(x))
+    dme = keras.layers.Dense(1, activation="sigmoid", name="dme")(x)
+    keras.Model(inputs, {"probabilities": grades, "dme": dme}).save(tmp_path / "new.keras")
+    reg.register("dr-grader", "2.0.0", tmp_path / "new.keras",
+                 {"input_size": SIZE, "referable_threshold": 0.3,
+                  "operating_point_rule": "sensitivity >= 0.90 on pooled validation"})
+    entry = reg.get("dr-grader", "2.0.0")
+    assert entry.metadata["dme"] is True and reg.get("dr-grader", "1.0.0").metadata["dme"] is False
+    registry.main(["--root", str(root), "record-evaluation", "dr-grader", "2.0.0",
+                   "--held-out-source", f"odir={_write_json(tmp_path, 'odir.json')}"])
+    card = (entry.path / "MODEL_CARD.md").read_text()
+    assert "1 - P(grade < 2) * (1 - P(DME))" in card
+    assert "sensitivity >= 0.90 on pooled validation" in card
+    assert "## Generalisation: leave one source out" in card and "| odir | 6335 |" in card
+    assert "| 1.0.0 | idrid-test | 102 | 0.775 |" in card
+
+
+def _write_json(folder: Path, name: str) -> Path:
+    result = {"images": 6335, "command": "python -m ai_node.evaluate --images ODIR",
+              "referable_auc": {"value": 0.9, "ci95": [0.88, 0.92]}}
+    (folder / name).write_text(json.dumps(result))
+    return folder / name
