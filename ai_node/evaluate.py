@@ -16,8 +16,9 @@ served TFLite file of the registry's active model as the AI node uses.
 
 Referable is moderate NPDR or worse, or referable macular oedema: where the
 CSV has a ``referable`` column it is the reference; otherwise grade >= 2, or
-DME where the CSV grades it (a ``dme`` column, IDRiD's ``dme_risk`` >= 1 or
-fundus-dr600's ``maculopathy``). The score is
+DME where the CSV grades it: a ``dme`` column, IDRiD's ``dme_risk`` >= 1, or
+the column ``--dme-column`` names (fundus-dr600's ``maculopathy``; not
+ODIR's, whose "maculopathy" keyword marks non-diabetic macular disease). The score is
 :func:`~ai_node.model.grader.referable_probability`, the node's own, and its
 operating point the model's registered threshold unless ``--threshold`` is
 given. With a DME reference and a grader that assesses oedema, DME AUC,
@@ -97,23 +98,25 @@ def _flag(value: str | None) -> bool | None:
     return value.strip() in ("1", "True", "true", "yes")
 
 
-def _dme_of(row: dict[str, str]) -> bool | None:
-    if "dme" in row:
-        return _flag(row["dme"])
-    if row.get("dme_risk", "").strip():
-        return int(row["dme_risk"]) >= 1
-    return _flag(row.get("maculopathy"))
+def _dme_of(row: dict[str, str], column: str | None) -> bool | None:
+    """The row's DME reference: 0/1, or a risk grade (>= 1 is present); None: not graded."""
+    name = column or next((c for c in ("dme", "dme_risk") if c in row), None)
+    value = row.get(name, "").strip() if name else ""
+    if value == "":
+        return None
+    return value in ("True", "true", "yes") or (value.isdigit() and int(value) >= 1)
 
 
-def read_labels(csv_path: Path, where: dict[str, str]) -> list[Label]:
+def read_labels(csv_path: Path, where: dict[str, str],
+                dme_column: str | None = None) -> list[Label]:
     """Rows matching every ``column=value`` filter; conflicts and ungraded rows dropped."""
     with open(csv_path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     keep = [row for row in rows if row.get("dup_label_conflict", "0") not in ("1", "True")
             and row.get("icdr_grade", "").strip()
             and all(row.get(key) == value for key, value in where.items())]
-    return [Label(row["file"], int(row["icdr_grade"]), _dme_of(row), _flag(row.get("referable")))
-            for row in keep]
+    return [Label(row["file"], int(row["icdr_grade"]), _dme_of(row, dme_column),
+                  _flag(row.get("referable"))) for row in keep]
 
 
 def predict(grader: Grader, images: Path, labels: list[Label],
@@ -279,6 +282,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threshold", type=float, help="referable operating point")
     parser.add_argument("--already-filtered", action="store_true",
                         help="images carry the Graham filter already (APTOS 2019)")
+    parser.add_argument("--dme-column", help="the labels' DME column (default: dme, else"
+                        " dme_risk)")
     parser.add_argument("--bootstrap", type=int, default=1000)
     return parser.parse_args(argv)
 
@@ -287,7 +292,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     where = dict(item.split("=", 1) for item in args.where)
     model_path, threshold, label = _resolve_model(args)
-    labels = read_labels(args.labels, where)
+    labels = read_labels(args.labels, where, args.dme_column)
     predictions = predict(load_grader(model_path), args.images, labels, args.already_filtered)
     command = "python -m ai_node.evaluate " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))

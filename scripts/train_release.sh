@@ -1,33 +1,48 @@
 #!/usr/bin/env bash
-# Train a DR grader in the shipped one's two stages, on a CPU, from ImageNet weights.
+# Train the dr-grader 2.x recipe on a CPU, from ImageNet weights, in resumable pieces.
 #
-#   scripts/train_release.sh [DATA_ROOT] [OUT_DIR]      # defaults: ../shared/data var/training/release
+#   scripts/train_release.sh [DATA_ROOT] [ODIR_ROOT] [OUT_DIR] [HELD_OUT]
+#   defaults: ../shared/data var/data/odir var/training/v2 (none)
 #
-# Run it from the repository root. The first stage is shortened for a CPU: 1.0.0, which
-# 1.1.0 continues, had twenty fine-tuning epochs at batch 64 on a GPU; here eight at 32.
+# Run it from the repository root, after staging ODIR-5K (../shared/data/README-odir.md).
+# Every stage resumes from its last finished epoch, so the script can be run again after an
+# interruption, or in pieces (STAGE_SECONDS bounds each stage's share of one invocation).
 #
 # 1. the ImageNet EfficientNet-Lite0, converted once (needs the [train] extra);
-# 2. 224 px on all three sets from ImageNet: the new head, then the whole network;
-# 3. 384 px on the raw colour photographs alone, continued from step 2, head included;
-# 4. the referral threshold, chosen on the validation images.
-# Each stage keeps its epoch with the best validation QWK and stops within its time
-# budget (STAGE1_SECONDS, STAGE2_SECONDS). Registering, scoring the test splits and
-# promoting stay separate steps (README, "The DR model"): a person reads the
-# validation figures in OUT_DIR/*/config.json first.
+# 2. stage A, the shared start: APTOS 2019 (Graham-filtered), EyePACS (equalised and raw),
+#    new heads then the whole network. It holds none of the sources held out in step 3;
+# 3. stage B: every set but HELD_OUT, continued from stage A, each epoch drawing 6,000
+#    images with the processed sets weighted down (the raw colour sources are what the
+#    node serves), then the threshold on the pooled raw colour validation photographs.
+# With HELD_OUT (odir, fundus-dr600 or idrid-grading) the result is a leave-one-source-out
+# grader: scripts/leave_one_source_out.sh trains it this way and scores it on that source.
 set -euo pipefail
 data=${1:-../shared/data}
-out=${2:-var/training/release}
+odir=${2:-var/data/odir}
+out=${3:-var/training/v2}
+held_out=${4:-}
 python=${PYTHON:-.venv/bin/python}
 weights=var/weights/efficientnet_lite0_imagenet.keras
+seconds=${STAGE_SECONDS:-36000}
 
 [ -f "$weights" ] || "$python" scripts/convert_efficientnet_lite0.py --out "$weights"
 start=$(date +%s)
 "$python" -m ai_node.training.train --data-root "$data" --imagenet-model "$weights" \
-    --input-size 224 --head-epochs 2 --finetune-epochs 8 --batch-size 32 \
-    --max-seconds "${STAGE1_SECONDS:-2700}" --out-dir "$out/224"
-"$python" -m ai_node.training.train --data-root "$data" --sets fundus-dr600 idrid-grading \
-    --init-model "$out/224/model.keras" --input-size 384 --head-epochs 0 \
-    --finetune-epochs 14 --finetune-learning-rate 1e-4 --finetune-warmup-epochs 1 \
-    --batch-size 16 --max-seconds "${STAGE2_SECONDS:-1800}" --out-dir "$out/384"
-"$python" -m ai_node.training.operating_point "$out/384"
-echo "trained in $(( $(date +%s) - start )) s: $out/384/model.keras"
+    --sets aptos2019-gauss224 eyepacs-equalized256 eyepacs-raw400 \
+    --input-size 224 --head-epochs 1 --finetune-epochs 4 --batch-size 32 \
+    --max-seconds "$seconds" --resume --out-dir "$out/stage-a"
+
+sets=()
+for name in fundus-dr600 idrid-grading aptos2019-gauss224 eyepacs-equalized256 \
+            eyepacs-raw400 odir; do
+    [ "$name" = "$held_out" ] || sets+=("$name")
+done
+run=$out/${held_out:+without-}${held_out:-release}
+"$python" -m ai_node.training.train --data-root "$data" --odir-root "$odir" \
+    --sets "${sets[@]}" --init-model "$out/stage-a/model.keras" \
+    --input-size 224 --head-epochs 0 --finetune-epochs 4 --finetune-learning-rate 1.5e-4 \
+    --finetune-warmup-epochs 1 --batch-size 32 --epoch-images 6000 \
+    --source-weights aptos2019-gauss224=0.25 eyepacs-equalized256=0.25 \
+    --max-seconds "$seconds" --resume --out-dir "$run"
+"$python" -m ai_node.training.operating_point "$run"
+echo "trained in $(( $(date +%s) - start )) s: $run/model.keras"
