@@ -62,7 +62,7 @@ class StationFigures:
         self.grades["ungradable" if finding.grade is None else str(finding.grade.value)] += 1
         if finding.gradable:
             self.gradable += 1
-            self.referable += int(finding.referable)
+            self.referable += int(finding.referable is True)
         first = min(r.received_at for r in order.results)
         self.turnaround_hours.append((first - order.created_at).total_seconds() / 3600)
 

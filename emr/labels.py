@@ -1,7 +1,8 @@
 """Training labels: reviewed findings per source image, as CSV for the next model.
 
 One row per graded image (SOP Instance UID) of every reviewed eye, with the
-label the ophthalmologist signed off and the AI finding it was compared with.
+label the ophthalmologist signed off and the AI finding of that photograph
+(the eye's, for results that list no photographs).
 Rows carry DICOM identifiers only: no name, MRN, birth date or free text.
 """
 
@@ -46,7 +47,7 @@ def label_rows(db: Session, since: datetime | None = None,
         reviewed = reviewed.where(Review.created_at >= since)
     query = (select(EyeResult).join(EyeResult.result).join(AiResult.order)
              .where(EyeResult.id.in_(reviewed))
-             .options(selectinload(EyeResult.reviews),
+             .options(selectinload(EyeResult.reviews), selectinload(EyeResult.images),
                       selectinload(EyeResult.result).selectinload(AiResult.order))
              .order_by(Order.id, AiResult.id, EyeResult.laterality.desc()))
     for eye in db.scalars(query):
@@ -57,8 +58,11 @@ def label_rows(db: Session, since: datetime | None = None,
 
 
 def _rows(eye: EyeResult, review: Review) -> Iterator[dict[str, str]]:
+    """One row per photograph; its AI grade is its own where the result lists it."""
     result = eye.result
+    own = {image.sop_instance_uid: image for image in eye.images}
     for uid in eye.source_sop_instance_uids:
+        image = own.get(uid)
         yield {
             "sop_instance_uid": uid,
             "study_instance_uid": result.order.study_instance_uid,
@@ -67,8 +71,8 @@ def _rows(eye: EyeResult, review: Review) -> Iterator[dict[str, str]]:
             "label_grade": _grade(review.grade),
             "label_maculopathy": _text(review.maculopathy),
             "label_source": "corrected" if review.decision.value == "correct" else "approved",
-            "ai_grade": _grade(eye.grade),
-            "ai_maculopathy": _text(eye.maculopathy),
+            "ai_grade": _grade(eye.grade if image is None else image.grade),
+            "ai_maculopathy": _text(eye.maculopathy if image is None else image.maculopathy),
             "model_name": result.model_name,
             "model_version": result.model_version,
             "sr_sop_instance_uid": result.sr_sop_instance_uid,

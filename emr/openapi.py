@@ -6,11 +6,12 @@ from typing import Any
 
 from emr.config import SCOPES
 from emr.grading import ImageQuality
+from emr.result_input import MAX_IMAGES, QUALITY_SCORES
 from emr.states import TRANSITIONS, OrderState
 
 __all__ = ["openapi_document"]
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -104,33 +105,103 @@ def _paths() -> dict[str, Any]:
 _UID = {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)*$", "maxLength": 64}
 
 
-def _eye_schema(for_input: bool) -> dict[str, Any]:
-    sc_uid = {"oneOf": [_UID, {"type": "null"}], "description": (
-        "SOP Instance UID of this eye's Secondary Capture (heat map), distinct per eye; "
-        "optional, null on results posted without one")}
-    properties: dict[str, Any] = {
-        "laterality": {"enum": ["R", "L"], "description": "Image Laterality"},
+def _nullable(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"oneOf": [schema, {"type": "null"}], "description": description}
+
+
+_FRACTION = {"type": "number", "minimum": 0, "maximum": 1}
+_QUALITY = {"type": "object", "description": (
+    "the AI node's image quality scores: field (share of the frame the fundus fills), "
+    "brightness (mean grey level 0-255), overexposed and underexposed (shares of the "
+    "fundus), focus (variance of the Laplacian)"),
+    "properties": {name: {"type": "number"} for name in QUALITY_SCORES},
+    "additionalProperties": False}
+
+
+def _assessment_properties() -> dict[str, Any]:
+    """What an eye and a photograph share: grade, the AI node's decision, quality."""
+    return {
         "grade": {"type": ["integer", "null"], "minimum": 0, "maximum": 4,
                   "description": "ICDR grade; null when ungradable"},
-        "probabilities": {"type": "array", "items": {"type": "number"}, "minItems": 5,
-                          "maxItems": 5, "description": "one per ICDR grade, summing to 1"},
-        "referable": {"type": "boolean",
-                      "description": "moderate NPDR or worse, or maculopathy"},
-        "maculopathy": {"type": ["boolean", "null"]},
+        "probabilities": _nullable(
+            {"type": "array", "items": _FRACTION, "minItems": 5, "maxItems": 5},
+            "one per ICDR grade, summing to 1; null when ungradable (not graded)"),
+        "referable": {"type": ["boolean", "null"], "description": (
+            "the AI node's referral decision, stored as given and never derived from the "
+            "grade: the referable probability at or above the model's registered threshold; "
+            "null (unknown) exactly when ungradable")},
+        "referable_probability": _nullable(_FRACTION, (
+            "P(referable): 1 - P(grade < 2) * (1 - P(DME)), or P(grade >= 2) for a model "
+            "without an oedema output; required when gradable")),
+        "borderline": {"type": ["boolean", "null"], "description": (
+            "the referable probability lay within borderline_margin of the threshold; "
+            "required when gradable")},
+        "dme_probability": _nullable(_FRACTION, (
+            "P(referable diabetic macular oedema); null when the model does not assess it")),
+        "maculopathy": {"type": ["boolean", "null"], "description": (
+            "the model's oedema finding, given with dme_probability; null: not assessed, "
+            "never absent")},
         "image_quality": {"enum": [q.value for q in ImageQuality]},
-        "quality_score": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
-        "source_sop_instance_uids": {"type": "array", "items": {"type": "string"},
-                                     "minItems": 1},
-        "sc_sop_instance_uid": sc_uid,
+        "quality": _nullable(_QUALITY, "the quality scores"),
+        "quality_reasons": {"type": "array", "items": {"type": "string", "maxLength": 64},
+                            "description": ("why it must be re-imaged (e.g. focus, field, "
+                                            "under-illumination); required when ungradable")},
+    }
+
+
+def _image_schema(for_input: bool) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "sop_instance_uid": _UID,
+        "decisive": {"type": "boolean",
+                     "description": "this photograph gives the eye its finding"},
+        **_assessment_properties(),
+        "laterality_doubt": _nullable({"type": "string", "maxLength": 1024}, (
+            "why the photograph may show the other eye than its Image Laterality")),
+        "sc_sop_instance_uid": _nullable(_UID, "this photograph's Secondary Capture"),
     }
     if for_input:
         properties["heatmap_png"] = {"type": "string", "contentEncoding": "base64",
-                                     "contentMediaType": "image/png"}
+                                     "contentMediaType": "image/png",
+                                     "description": "the heat map over a gradable photograph"}
+        properties["photograph_png"] = {"type": "string", "contentEncoding": "base64",
+                                        "contentMediaType": "image/png",
+                                        "description": "an ungradable photograph as it is"}
+    else:
+        properties["grade_label"] = {"type": "string"}
+        properties["has_picture"] = {"type": "boolean"}
+    return {"type": "object", "properties": properties,
+            "required": ["sop_instance_uid", "decisive", "grade", "image_quality"]}
+
+
+def _eye_schema(for_input: bool) -> dict[str, Any]:
+    sc_uid = _nullable(_UID, (
+        "SOP Instance UID of this eye's Secondary Capture (its deciding photograph's heat "
+        "map), distinct per eye; optional, null on results posted without one"))
+    properties: dict[str, Any] = {
+        "laterality": {"enum": ["R", "L"], "description": "Image Laterality"},
+        **_assessment_properties(),
+        "referral_threshold": _nullable(_FRACTION, (
+            "the model's registered threshold the decision was made against; required "
+            "when gradable")),
+        "borderline_margin": _nullable(_FRACTION, "the AI node's borderline margin"),
+        "quality_score": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        "source_sop_instance_uids": {"type": "array", "items": _UID, "minItems": 1},
+        "decisive_sop_instance_uid": _nullable(_UID, "the photograph deciding the eye"),
+        "sc_sop_instance_uid": sc_uid,
+        "images": {"type": "array", "maxItems": MAX_IMAGES,
+                   "items": _ref("ImageInput" if for_input else "Image"),
+                   "description": ("every photograph graded, one per source SOP Instance "
+                                   "UID, exactly one decisive")},
+    }
+    if for_input:
+        properties["heatmap_png"] = {"type": "string", "contentEncoding": "base64",
+                                     "contentMediaType": "image/png", "description": (
+                                         "the eye's heat map; by default its deciding "
+                                         "photograph's")}
     else:
         properties["grade_label"] = {"type": "string"}
         properties["has_heatmap"] = {"type": "boolean"}
-    required = ["laterality", "grade", "probabilities", "image_quality",
-                "source_sop_instance_uids"]
+    required = ["laterality", "grade", "image_quality", "source_sop_instance_uids"]
     return {"type": "object", "properties": properties, "required": required}
 
 
@@ -189,6 +260,8 @@ def _schemas() -> dict[str, Any]:
             "results": {"type": "array", "items": _ref("Result")}}},
         "EyeInput": _eye_schema(for_input=True),
         "Eye": _eye_schema(for_input=False),
+        "ImageInput": _image_schema(for_input=True),
+        "Image": _image_schema(for_input=False),
         "ResultInput": {"type": "object", "required": [
             "model", "performed_at", "sr_sop_instance_uid", "sc_sop_instance_uid", "eyes"],
             "properties": {"model": model,

@@ -40,9 +40,9 @@ def _signed_finding(ai: Finding, review: EyeReview, errors: dict[str, str]) -> F
         errors[f"{review.laterality}.decision"] = "approve or correct"
         return ai
     # An ungradable eye has no assessable macula either.
-    corrected = (Finding(None) if review.grade is None
-                 else Finding(DrGrade(review.grade), review.maculopathy))
-    if corrected == ai:
+    corrected = Finding.graded_by_ophthalmologist(
+        None if review.grade is None else DrGrade(review.grade), review.maculopathy)
+    if (corrected.grade, corrected.maculopathy) == (ai.grade, ai.maculopathy):
         errors[f"{review.laterality}.grade"] = ("the correction equals the AI finding; "
                                                 "approve instead")
     if not review.comment.strip():

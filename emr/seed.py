@@ -1,9 +1,11 @@
 """Demo data: accounts for each role, patients, and orders in every state.
 
 The patients are invented and the AI results synthetic (model
-``fovea-demo-synthetic``); transitions are recorded as made by the service
-``demo-seed``, so nobody mistakes them for real traffic. Grades follow a
-screening population's rough shape: most eyes without retinopathy, few severe.
+``fovea-demo-synthetic``, posted as an AI node posts them: one photograph per
+eye, the referral decided at the model's threshold, macular oedema not
+assessed); transitions are recorded as made by the service ``demo-seed``, so
+nobody mistakes them for real traffic. Grades follow a screening population's
+rough shape: most eyes without retinopathy, few severe.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ GIVEN_F = ("Amina", "Claire", "Mei", "Sofia", "Ewa", "Leila", "Grace", "Yuki", "
 GIVEN_M = ("Jean", "Minh", "Chidi", "Carlos", "Piotr", "Karim", "John", "Kenji", "Luca", "Sven")
 #: Share of eyes per ICDR grade 0-4 and ungradable, roughly a screening population's.
 GRADE_WEIGHTS = (0.70, 0.14, 0.08, 0.025, 0.015, 0.04)
+#: The synthetic model's registered referral threshold, and the node's borderline margin.
+DEMO_THRESHOLD, DEMO_MARGIN = 0.44, 0.05
 
 
 @dataclass
@@ -88,23 +92,57 @@ def _heatmap(rng: random.Random) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _photograph(rng: random.Random) -> str:
+    """A dark, blurred disc: the look of a photograph too poor to grade."""
+    image = Image.new("RGB", (32, 32))
+    level = rng.randint(10, 30)
+    image.putdata([(level + 8, level, 0) if (x - 16) ** 2 + (y - 16) ** 2 < 196 else (0, 0, 0)
+                   for y in range(32) for x in range(32)])
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _decision(rng: random.Random, grade: int) -> dict[str, object]:
+    """What the synthetic model's AI node decides: probabilities, and referral at its
+    threshold (as :func:`ai_node.model.serving.referral_decision` does; no oedema output)."""
+    weights = [rng.random() * 0.2 for _ in range(5)]
+    weights[grade] += 2.0 * rng.random() + 0.5
+    total = sum(weights)
+    probabilities = [w / total for w in weights]
+    referable = sum(probabilities[2:])
+    return {"grade": grade, "probabilities": probabilities,
+            "referable": referable >= DEMO_THRESHOLD,
+            "referable_probability": round(referable, 6),
+            "borderline": abs(referable - DEMO_THRESHOLD) <= DEMO_MARGIN,
+            "dme_probability": None, "maculopathy": None, "image_quality": "good"}
+
+
 def _eye(rng: random.Random, laterality: str) -> dict[str, object]:
     choice = rng.choices(range(6), weights=GRADE_WEIGHTS)[0]
-    grade = None if choice == 5 else choice
-    weights = [rng.random() * 0.2 for _ in range(5)]
-    if grade is not None:
-        weights[grade] += 2.0
-    total = sum(weights)
-    maculopathy = None if grade is None else (grade >= 2 and rng.random() < 0.3)
-    return {"laterality": laterality, "grade": grade,
-            "probabilities": [w / total for w in weights],
-            "maculopathy": maculopathy,
-            "image_quality": "ungradable" if grade is None else rng.choice(("good", "adequate")),
-            "quality_score": round(rng.uniform(0.1, 0.4) if grade is None
-                                   else rng.uniform(0.6, 1.0), 3),
-            "source_sop_instance_uids": [str(new_uid())],
-            "sc_sop_instance_uid": str(new_uid()),
-            "heatmap_png": None if grade is None else _heatmap(rng)}
+    uid = str(new_uid())
+    capture = str(new_uid())
+    scores = {"field": round(rng.uniform(0.7, 0.9), 4),
+              "brightness": round(rng.uniform(40, 140), 1),
+              "overexposed": 0.0, "underexposed": round(rng.uniform(0, 0.1), 4),
+              "focus": round(rng.uniform(5, 30), 2)}
+    if choice == 5:
+        reasons = rng.choice((["focus"], ["under-illumination", "brightness"], ["field"]))
+        scores["focus" if "focus" in reasons else "field"] = 0.4
+        decided: dict[str, object] = {
+            "grade": None, "probabilities": None, "referable": None, "image_quality": "ungradable",
+            "quality_reasons": reasons}
+        picture = {"photograph_png": _photograph(rng)}
+    else:
+        decided = _decision(rng, choice)
+        picture = {"heatmap_png": _heatmap(rng)}
+    image = {"sop_instance_uid": uid, "decisive": True, **decided, "quality": scores,
+             "laterality_doubt": None, "sc_sop_instance_uid": capture, **picture}
+    return {"laterality": laterality, **decided, "quality": scores,
+            "referral_threshold": DEMO_THRESHOLD if choice != 5 else None,
+            "borderline_margin": DEMO_MARGIN, "quality_score": None,
+            "source_sop_instance_uids": [uid], "decisive_sop_instance_uid": uid,
+            "sc_sop_instance_uid": capture, "images": [image]}
 
 
 def _complete(db: Session, order: Order, rng: random.Random, at: datetime, reviewer: Actor,

@@ -20,15 +20,17 @@ from emr.exceptions import TransitionRefused, ValidationError
 from emr.forms import EYE_NAMES, review_form, show_errors
 from emr.grading import DrGrade
 from emr.labels import label_rows, labels_csv
-from emr.models import AiResult, EyeResult, Order
+from emr.models import AiResult, EyeImage, EyeResult, Order
 from emr.orders import OrderFilter, get_order, list_orders
-from emr.reports import build_report
+from emr.reports import build_report, maculopathy_words, margin_words, quality_words
 from emr.review import EyeReview, review_result
 from emr.security import current_actor, may, require
 from emr.states import OrderState
 from emr.web import app_config, parse_date
 
 bp = Blueprint("reports", __name__)
+for _words in (maculopathy_words, margin_words, quality_words):
+    bp.add_app_template_global(_words)
 
 Page = str | tuple[str, int] | BaseResponse
 
@@ -127,6 +129,24 @@ def heatmap(order_id: int, result_id: int, eye: str) -> Response:
            order_id=order_id, detail={"result": result_id, "eye": eye})
     db.commit()
     return Response(row.heatmap, mimetype=row.heatmap_media_type)
+
+
+@bp.get("/orders/<int:order_id>/results/<int:result_id>/images/<int:image_id>.png")
+@require("reports.view")
+def picture(order_id: int, result_id: int, image_id: int) -> Response:
+    """One photograph's picture: its heat map, or the photograph when it was ungradable."""
+    db = session()
+    row = db.scalar(select(EyeImage).join(EyeImage.eye_result).join(EyeResult.result)
+                    .options(undefer(EyeImage.picture))
+                    .where(AiResult.order_id == order_id, AiResult.id == result_id,
+                           EyeImage.id == image_id))
+    if row is None or row.picture is None:
+        abort(404)
+    order = get_order(db, order_id)
+    record(db, current_actor(), "report.picture.view", patient_id=order.patient_id,
+           order_id=order_id, detail={"result": result_id, "image": image_id})
+    db.commit()
+    return Response(row.picture, mimetype=row.picture_media_type)
 
 
 @bp.get("/reviews")

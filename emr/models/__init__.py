@@ -3,7 +3,7 @@
 - :mod:`~emr.models.accounts`: users and log-in attempts.
 - :mod:`~emr.models.patients`: patients.
 - :mod:`~emr.models.orders`: orders and their state transitions.
-- :mod:`~emr.models.results`: AI results per eye and reviews.
+- :mod:`~emr.models.results`: AI results per eye and per photograph, and reviews.
 - :mod:`~emr.models.audit`: the append-only audit log.
 """
 
@@ -12,10 +12,10 @@ from emr.models.audit import AuditEntry
 from emr.models.base import Base, utcnow
 from emr.models.orders import Laterality, Order, OrderTransition, Priority
 from emr.models.patients import Patient, Sex
-from emr.models.results import AiResult, Decision, EyeResult, Review
+from emr.models.results import AiResult, Decision, EyeImage, EyeResult, Review
 
 __all__ = [
-    "AiResult", "AuditEntry", "Base", "Decision", "EyeResult", "Laterality", "LoginAttempt",
-    "Order", "OrderTransition", "Patient", "Priority", "Review", "Role", "Sex", "User",
-    "utcnow",
+    "AiResult", "AuditEntry", "Base", "Decision", "EyeImage", "EyeResult", "Laterality",
+    "LoginAttempt", "Order", "OrderTransition", "Patient", "Priority", "Review", "Role", "Sex",
+    "User", "utcnow",
 ]

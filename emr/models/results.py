@@ -17,7 +17,11 @@ from emr.models.base import Base, UtcDateTime, utcnow
 if TYPE_CHECKING:
     from emr.models.orders import Order
 
-__all__ = ["AiResult", "Decision", "EyeResult", "Review"]
+__all__ = ["AiResult", "Decision", "EyeImage", "EyeResult", "Review"]
+
+#: JSON that stores Python's None as SQL NULL (not the JSON text "null"), so
+#: that "IS NULL" finds it, in migrations too.
+NULLABLE_JSON = JSON(none_as_null=True)
 
 
 class AiResult(Base):
@@ -52,8 +56,22 @@ class AiResult(Base):
         return next((e for e in self.eyes if e.laterality == laterality), None)
 
 
+def _quality_type() -> Enum:
+    """Image quality: a string limited by a CHECK constraint, ``ck_<table>_image_quality``."""
+    return Enum(ImageQuality, native_enum=False, length=16, values_callable=enum_values,
+                create_constraint=True, name="image_quality")
+
+
 class EyeResult(Base):
-    """The AI's finding for one eye (Image Laterality R or L)."""
+    """The AI's finding for one eye (Image Laterality R or L), as the AI node decided it.
+
+    ``referable`` is the node's referral decision (its referable probability
+    against the model's registered threshold), stored as posted and never
+    derived from the grade; it and the probabilities are null for an
+    ungradable eye. ``images`` are every photograph graded, each with its own
+    grade; the eye's finding is that of the one named ``decisive``. Results
+    posted before revision 0003 have no images, scores or threshold.
+    """
 
     __tablename__ = "eye_results"
     __table_args__ = (UniqueConstraint("result_id", "laterality",
@@ -63,12 +81,10 @@ class EyeResult(Base):
     result_id: Mapped[int] = mapped_column(ForeignKey("ai_results.id"), index=True)
     laterality: Mapped[str] = mapped_column(String(1))
     grade: Mapped[int | None] = mapped_column(Integer)
-    probabilities: Mapped[list[float]] = mapped_column(JSON)
-    referable: Mapped[bool] = mapped_column(Boolean)
+    probabilities: Mapped[list[float] | None] = mapped_column(NULLABLE_JSON)
+    referable: Mapped[bool | None] = mapped_column(Boolean)
     maculopathy: Mapped[bool | None] = mapped_column(Boolean)
-    image_quality: Mapped[ImageQuality] = mapped_column(
-        Enum(ImageQuality, native_enum=False, length=16, values_callable=enum_values,
-             create_constraint=True, name="image_quality"))
+    image_quality: Mapped[ImageQuality] = mapped_column(_quality_type())
     quality_score: Mapped[float | None] = mapped_column(Float)
     source_sop_instance_uids: Mapped[list[str]] = mapped_column(JSON)
     #: This eye's own Secondary Capture (heat map) written by the AI node; null on
@@ -76,16 +92,36 @@ class EyeResult(Base):
     sc_sop_instance_uid: Mapped[str | None] = mapped_column(String(64))
     heatmap: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     heatmap_media_type: Mapped[str] = mapped_column(String(32), default="")
+    referable_probability: Mapped[float | None] = mapped_column(Float)
+    referral_threshold: Mapped[float | None] = mapped_column(Float)
+    borderline: Mapped[bool | None] = mapped_column(Boolean)
+    #: The AI node's borderline margin: |probability - threshold| <= margin.
+    borderline_margin: Mapped[float | None] = mapped_column(Float)
+    #: P(referable DME); null when the model does not assess it (or ungradable).
+    dme_probability: Mapped[float | None] = mapped_column(Float)
+    #: The deciding photograph's scores: field, brightness, overexposed, underexposed, focus.
+    quality_scores: Mapped[dict[str, float] | None] = mapped_column(NULLABLE_JSON)
+    #: Why the eye is ungradable, e.g. ["focus", "under-illumination"].
+    quality_reasons: Mapped[list[str] | None] = mapped_column(NULLABLE_JSON)
+    decisive_sop_instance_uid: Mapped[str | None] = mapped_column(String(64))
 
     result: Mapped[AiResult] = relationship(back_populates="eyes")
     reviews: Mapped[list[Review]] = relationship(
         back_populates="eye_result", order_by="Review.id")
+    images: Mapped[list[EyeImage]] = relationship(
+        back_populates="eye_result", order_by="EyeImage.id", cascade="all, delete-orphan")
+
+    @property
+    def gradable(self) -> bool:
+        return self.grade is not None
 
     @property
     def finding(self) -> Finding:
-        """What the AI found in this eye."""
-        grade = None if self.grade is None else DrGrade(self.grade)
-        return Finding(grade, self.maculopathy)
+        """What the AI found in this eye, with the AI node's referral decision."""
+        if self.grade is None:
+            return Finding(None)
+        return Finding(DrGrade(self.grade), self.maculopathy, bool(self.referable),
+                       bool(self.borderline))
 
     @property
     def review(self) -> Review | None:
@@ -99,19 +135,92 @@ class EyeResult(Base):
         return review.finding if review is not None else self.finding
 
     def probability_rows(self) -> list[tuple[DrGrade, float]]:
-        """Each ICDR grade with its probability."""
-        return [(DrGrade(i), float(p)) for i, p in enumerate(self.probabilities)]
+        """Each ICDR grade with its probability; none for an ungradable eye."""
+        return [(DrGrade(i), float(p)) for i, p in enumerate(self.probabilities or ())]
+
+    @property
+    def further_images(self) -> list[EyeImage]:
+        """The photographs other than the deciding one."""
+        return [image for image in self.images if not image.decisive]
+
+    @property
+    def laterality_doubts(self) -> list[str]:
+        """Every photograph's laterality doubt."""
+        return [image.laterality_doubt for image in self.images if image.laterality_doubt]
 
     def as_json(self) -> dict[str, Any]:
         """The eye as the REST API returns it."""
         return {
             "laterality": self.laterality, "grade": self.grade,
             "grade_label": self.finding.label, "probabilities": self.probabilities,
-            "referable": self.referable, "maculopathy": self.maculopathy,
+            "referable": self.referable,
+            "referable_probability": self.referable_probability,
+            "referral_threshold": self.referral_threshold, "borderline": self.borderline,
+            "borderline_margin": self.borderline_margin,
+            "dme_probability": self.dme_probability, "maculopathy": self.maculopathy,
             "image_quality": self.image_quality.value, "quality_score": self.quality_score,
+            "quality": self.quality_scores, "quality_reasons": self.quality_reasons or [],
             "source_sop_instance_uids": self.source_sop_instance_uids,
+            "decisive_sop_instance_uid": self.decisive_sop_instance_uid,
             "sc_sop_instance_uid": self.sc_sop_instance_uid,
             "has_heatmap": bool(self.heatmap_media_type),
+            "images": [image.as_json() for image in self.images],
+        }
+
+
+class EyeImage(Base):
+    """One photograph of an eye as the AI node graded it, with its own decision and picture.
+
+    ``picture`` is the heat map over the photograph when it was gradable, the
+    photograph itself when not (so the reader sees why it must be re-taken).
+    """
+
+    __tablename__ = "eye_images"
+    __table_args__ = (UniqueConstraint("eye_result_id", "sop_instance_uid",
+                                       name="uq_eye_images_eye_result_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    eye_result_id: Mapped[int] = mapped_column(ForeignKey("eye_results.id"), index=True)
+    sop_instance_uid: Mapped[str] = mapped_column(String(64))
+    decisive: Mapped[bool] = mapped_column(Boolean)
+    grade: Mapped[int | None] = mapped_column(Integer)
+    probabilities: Mapped[list[float] | None] = mapped_column(NULLABLE_JSON)
+    referable: Mapped[bool | None] = mapped_column(Boolean)
+    referable_probability: Mapped[float | None] = mapped_column(Float)
+    borderline: Mapped[bool | None] = mapped_column(Boolean)
+    dme_probability: Mapped[float | None] = mapped_column(Float)
+    maculopathy: Mapped[bool | None] = mapped_column(Boolean)
+    image_quality: Mapped[ImageQuality] = mapped_column(_quality_type())
+    quality_scores: Mapped[dict[str, float] | None] = mapped_column(NULLABLE_JSON)
+    quality_reasons: Mapped[list[str]] = mapped_column(JSON)
+    laterality_doubt: Mapped[str] = mapped_column(Text, default="")
+    sc_sop_instance_uid: Mapped[str | None] = mapped_column(String(64))
+    picture: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    picture_media_type: Mapped[str] = mapped_column(String(32), default="")
+
+    eye_result: Mapped[EyeResult] = relationship(back_populates="images")
+
+    @property
+    def finding(self) -> Finding:
+        """What the AI found on this photograph, with the node's decision."""
+        if self.grade is None:
+            return Finding(None)
+        return Finding(DrGrade(self.grade), self.maculopathy, bool(self.referable),
+                       bool(self.borderline))
+
+    def as_json(self) -> dict[str, Any]:
+        """The photograph as the REST API returns it (the picture is served on the report)."""
+        return {
+            "sop_instance_uid": self.sop_instance_uid, "decisive": self.decisive,
+            "grade": self.grade, "grade_label": self.finding.label,
+            "probabilities": self.probabilities, "referable": self.referable,
+            "referable_probability": self.referable_probability,
+            "borderline": self.borderline, "dme_probability": self.dme_probability,
+            "maculopathy": self.maculopathy, "image_quality": self.image_quality.value,
+            "quality": self.quality_scores, "quality_reasons": self.quality_reasons,
+            "laterality_doubt": self.laterality_doubt or None,
+            "sc_sop_instance_uid": self.sc_sop_instance_uid,
+            "has_picture": bool(self.picture_media_type),
         }
 
 
@@ -147,6 +256,12 @@ class Review(Base):
 
     @property
     def finding(self) -> Finding:
-        """The finding the ophthalmologist signed off."""
+        """The finding the ophthalmologist signed off.
+
+        An approval signs the AI's finding as it is, the node's referral
+        decision included; a correction is the ophthalmologist's own finding.
+        """
+        if self.decision == Decision.APPROVE:
+            return self.eye_result.finding
         grade = None if self.grade is None else DrGrade(self.grade)
-        return Finding(grade, self.maculopathy)
+        return Finding.graded_by_ophthalmologist(grade, self.maculopathy)

@@ -197,38 +197,57 @@ def move(client: FlaskClient, order_id: int, *states: str, service: str = "ai") 
 TO_AI_RUNNING = ("in_progress", "acquired", "ai_queued", "ai_running")
 
 
-def eye_body(laterality: str, grade: int | None, maculopathy: bool | None = False,
+#: The referral threshold the simulated AI node's model was registered with.
+THRESHOLD = 0.4403
+
+
+def eye_body(laterality: str, grade: int | None, maculopathy: bool | None = None,
              **extra: Any) -> dict[str, Any]:
-    """One eye of an AI result; the probabilities peak at ``grade``."""
-    probabilities = [0.025] * 5
+    """One eye of an AI result as the AI node posts it; the probabilities peak at ``grade``.
+
+    Like the node, it decides referral by the referable probability against
+    :data:`THRESHOLD` (with macular oedema where ``maculopathy`` is assessed);
+    an ungradable eye has no probabilities and an unknown referral.
+    """
     if grade is None:
-        probabilities = [0.2] * 5
-    else:
-        probabilities[grade] = 0.9
+        body: dict[str, Any] = {
+            "laterality": laterality, "grade": None, "probabilities": None, "referable": None,
+            "maculopathy": None, "image_quality": "ungradable", "quality_score": None,
+            "quality_reasons": ["focus"],
+            "source_sop_instance_uids": [str(new_uid()), str(new_uid())]}
+        body.update(extra)
+        return body
+    probabilities = [0.025] * 5
+    probabilities[grade] = 0.9
+    dme = None if maculopathy is None else (0.8 if maculopathy else 0.05)
+    referable_probability = 1 - (1 - sum(probabilities[2:])) * (1 - (dme or 0.0))
     body = {"laterality": laterality, "grade": grade, "probabilities": probabilities,
-            "maculopathy": None if grade is None else maculopathy,
-            "image_quality": "ungradable" if grade is None else "good",
+            "referable": referable_probability >= THRESHOLD,
+            "referable_probability": round(referable_probability, 6),
+            "referral_threshold": THRESHOLD, "borderline": False, "borderline_margin": 0.05,
+            "dme_probability": dme, "maculopathy": maculopathy, "image_quality": "good",
             "quality_score": 0.9, "source_sop_instance_uids": [str(new_uid()), str(new_uid())]}
     body.update(extra)
     return body
 
 
 def result_body(right: int | None = 0, left: int | None = 0, version: str = "1.0.0",
-                eyes: list[dict[str, Any]] | None = None, **maculopathy: bool) -> dict[str, Any]:
+                eyes: list[dict[str, Any]] | None = None,
+                **maculopathy: bool | None) -> dict[str, Any]:
     """An AI result for a both-eyes order."""
     return {
         "model": {"name": "fovea-effnet", "version": version},
         "performed_at": "2026-03-01T10:15:00+00:00",
         "sr_sop_instance_uid": str(new_uid()), "sc_sop_instance_uid": str(new_uid()),
         "eyes": eyes if eyes is not None else [
-            eye_body("R", right, maculopathy.get("right", False)),
-            eye_body("L", left, maculopathy.get("left", False))],
+            eye_body("R", right, maculopathy.get("right")),
+            eye_body("L", left, maculopathy.get("left"))],
     }
 
 
 def graded_order(app: Flask, client: FlaskClient, patient_id: int, right: int | None = 0,
                  left: int | None = 0, scheduled_at: datetime | None = None,
-                 **maculopathy: bool) -> int:
+                 **maculopathy: bool | None) -> int:
     """An order walked to *AI done* with a result; return its id."""
     order_id = add_order(app, patient_id, scheduled_at=scheduled_at)
     move(client, order_id, *TO_AI_RUNNING)

@@ -6,7 +6,7 @@ from datetime import date, datetime, timezone
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, Engine, create_engine, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 
 from emr.migrate import current_revision, downgrade, head_revision, upgrade
 from emr.models import Base
@@ -35,8 +35,8 @@ def test_0002_adds_each_eyes_capture_to_a_0001_database_and_back(database_url: s
         assert "sc_sop_instance_uid" not in _columns(engine, "eye_results")
         with engine.begin() as connection:
             _insert_result(connection)
-        upgrade(engine)
-        assert current_revision(engine) == head_revision() == "0002"
+        upgrade(engine, "0002")
+        assert current_revision(engine) == "0002"
         assert "sc_sop_instance_uid" in _columns(engine, "eye_results")
         with engine.connect() as connection:
             assert connection.execute(text(
@@ -54,6 +54,66 @@ def test_0002_adds_each_eyes_capture_to_a_0001_database_and_back(database_url: s
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_0003_makes_an_ungradable_eyes_referral_unknown_and_back(database_url: str) -> None:
+    """0002 stored "not referable" and five 0.2s for an ungradable eye: 0003 makes them null,
+    keeps the reviews that point at the eye, and adds the photographs' table."""
+    engine = _engine(database_url)
+    try:
+        upgrade(engine, "0002")
+        with engine.begin() as connection:
+            _insert_result(connection)
+            connection.execute(text(
+                "INSERT INTO eye_results (id, result_id, laterality, grade, probabilities, "
+                "referable, image_quality, source_sop_instance_uids, heatmap_media_type) "
+                "VALUES (2, 1, 'L', NULL, '[0.2, 0.2, 0.2, 0.2, 0.2]', false, 'ungradable', "
+                "'[\"1.2.7\"]', '')"))
+            connection.execute(text(
+                "INSERT INTO reviews (id, eye_result_id, reviewer_id, decision, grade, comment, "
+                "created_at) VALUES (1, 2, 1, 'approve', NULL, '', :now)"),
+                {"now": datetime(2026, 3, 2, tzinfo=timezone.utc)})
+        upgrade(engine)
+        assert current_revision(engine) == head_revision() == "0003"
+        assert {"referable_probability", "referral_threshold", "dme_probability",
+                "quality_scores", "decisive_sop_instance_uid"} <= _columns(engine, "eye_results")
+        assert _eyes(engine) == [("L", None, None), ("R", False, "[1, 0, 0, 0, 0]")]
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT eye_result_id FROM reviews")).all() == [(2,)]
+        _matches_the_models(engine)
+        downgrade(engine, "0002")
+        assert "eye_images" not in inspect(engine).get_table_names()
+        assert _eyes(engine) == [("L", False, "[0.2, 0.2, 0.2, 0.2, 0.2]"),
+                                 ("R", False, "[1, 0, 0, 0, 0]")]
+        upgrade(engine)
+        _matches_the_models(engine)
+    finally:
+        engine.dispose()
+
+
+def _engine(database_url: str) -> Engine:
+    """An engine as the EMR opens one: SQLite with its foreign keys enforced."""
+    from emr.database import _sqlite_pragmas
+
+    engine = create_engine(database_url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _eyes(engine: Engine) -> list[tuple[str, bool | None, str | None]]:
+    with engine.connect() as connection:
+        rows = connection.execute(text(
+            "SELECT laterality, referable, probabilities FROM eye_results ORDER BY laterality"))
+        return [(side, None if referable is None else bool(referable),
+                 None if found is None else str(found).replace("[1.0, 0.0", "[1, 0")
+                 .replace(".0, 0", ", 0")) for side, referable, found in rows]
+
+
+def _matches_the_models(engine: Engine) -> None:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
 
 
 def _columns(engine: Engine, table: str) -> set[str]:

@@ -13,7 +13,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from emr.database import session
-from emr.models import AiResult, EyeResult
+from emr.models import AiResult, EyeImage, EyeResult
 from imaging_common.uids import new_uid
 
 from .conftest import (TO_AI_RUNNING, AuthActions, Seeded, add_order, add_patient, bearer,
@@ -118,8 +118,22 @@ def ungradable_with_grade() -> dict[str, Any]:
      "eyes[0].probabilities"),
     (ungradable_with_grade(), "eyes[0].grade"),
     (result_body(eyes=[{**eye_body("R", 4), "grade": 7}, eye_body("L", 0)]), "eyes[0].grade"),
-    (result_body(eyes=[eye_body("R", 0, referable=True), eye_body("L", 0)]),
-     "eyes[0].referable"),
+    (result_body(eyes=[eye_body("R", 0, referable=None), eye_body("L", 0)]),
+     "eyes[0].referable"),  # a graded eye carries the node's decision
+    (result_body(eyes=[eye_body("R", 0, referral_threshold=None), eye_body("L", 0)]),
+     "eyes[0].referral_threshold"),
+    (result_body(eyes=[eye_body("R", 0, borderline="maybe"), eye_body("L", 0)]),
+     "eyes[0].borderline"),
+    (result_body(eyes=[eye_body("R", None, probabilities=[0.2] * 5), eye_body("L", 0)]),
+     "eyes[0].probabilities"),  # an ungradable eye was not graded
+    (result_body(eyes=[eye_body("R", None, referable=False), eye_body("L", 0)]),
+     "eyes[0].referable"),  # ... and its referral is unknown, not "no"
+    (result_body(eyes=[eye_body("R", None, quality_reasons=[]), eye_body("L", 0)]),
+     "eyes[0].quality_reasons"),
+    (result_body(eyes=[eye_body("R", 1, maculopathy=True, dme_probability=None),
+                       eye_body("L", 0)]), "eyes[0].maculopathy"),
+    (result_body(eyes=[eye_body("R", 1, quality={"sharpness": 3}), eye_body("L", 0)]),
+     "eyes[0].quality"),
     (result_body(eyes=[{**eye_body("R", 0), "laterality": "X"}, eye_body("L", 0)]),
      "eyes[0].laterality"),
     (result_body(eyes=[eye_body("R", 0), eye_body("R", 0)]), "eyes"),
@@ -240,3 +254,124 @@ def test_the_idempotency_digest_covers_each_eyes_capture(app: Flask,
 
 def test_graded_fixture_has_one_result(app: Flask, graded: Seeded) -> None:
     assert count_results(app) == 1
+
+
+ISSUE_VECTOR = [0.29, 0.26, 0.21, 0.14, 0.10]
+
+
+def photograph_entry(uid: str, decisive: bool, grade: int | None,
+                     **extra: Any) -> dict[str, Any]:
+    """One photograph of an eye as the AI node posts it."""
+    if grade is None:
+        entry: dict[str, Any] = {
+            "sop_instance_uid": uid, "decisive": decisive, "grade": None,
+            "image_quality": "ungradable", "quality_reasons": ["focus", "under-illumination"],
+            "quality": {"field": 0.7, "brightness": 12.0, "overexposed": 0.0,
+                        "underexposed": 0.6, "focus": 0.8}, "photograph_png": png()}
+    else:
+        body = eye_body("R", grade)
+        entry = {"sop_instance_uid": uid, "decisive": decisive, "heatmap_png": png(),
+                 **{k: body[k] for k in ("grade", "probabilities", "referable",
+                                         "referable_probability", "borderline",
+                                         "dme_probability", "maculopathy", "image_quality")},
+                 "quality": {"field": 0.8, "brightness": 100.0, "overexposed": 0.0,
+                             "underexposed": 0.01, "focus": 12.5}}
+    entry["sc_sop_instance_uid"] = str(new_uid())
+    entry.update(extra)
+    return entry
+
+
+def two_photograph_eyes() -> list[dict[str, Any]]:
+    """A right eye of two photographs (the second decides, by the issue's vector, borderline
+    referable at grade 0) and an ungradable left eye."""
+    first, second, left_uid = str(new_uid()), str(new_uid()), str(new_uid())
+    deciding = photograph_entry(second, True, 0, probabilities=ISSUE_VECTOR, referable=True,
+                                referable_probability=0.45, borderline=True)
+    right = {**eye_body("R", 0), **{k: deciding[k] for k in (
+        "grade", "probabilities", "referable", "referable_probability", "borderline")},
+        "source_sop_instance_uids": [first, second], "decisive_sop_instance_uid": second,
+        "sc_sop_instance_uid": deciding["sc_sop_instance_uid"],
+        "images": [photograph_entry(first, False, 1), deciding]}
+    ungradable = photograph_entry(left_uid, True, None,
+                                  laterality_doubt="the optic disc lies right of the macula")
+    left = {**eye_body("L", None, quality_reasons=["focus", "under-illumination"]),
+            "quality": ungradable["quality"],
+            "source_sop_instance_uids": [left_uid], "decisive_sop_instance_uid": left_uid,
+            "sc_sop_instance_uid": ungradable["sc_sop_instance_uid"], "images": [ungradable]}
+    return [right, left]
+
+
+def test_every_photograph_is_stored_with_its_own_grade_and_picture(
+        app: Flask, client: FlaskClient, auth: AuthActions) -> None:
+    order_id = add_order(app, add_patient(app))
+    move(client, order_id, *TO_AI_RUNNING)
+    eyes = two_photograph_eyes()
+    created = post(client, order_id, result_body(eyes=eyes))
+    assert created.status_code == 201, created.json
+    right, left = created.json["eyes"]
+    assert [(i["grade"], i["decisive"]) for i in right["images"]] == [(1, False), (0, True)]
+    assert (right["referable"], right["borderline"], right["referral_threshold"]) == (
+        True, True, 0.4403)
+    assert right["has_heatmap"]  # the deciding photograph's
+    assert (left["referable"], left["probabilities"], left["quality_reasons"]) == (
+        None, None, ["focus", "under-illumination"])
+    assert left["quality"]["focus"] == 0.8 and not left["has_heatmap"]
+    assert left["images"][0]["laterality_doubt"] == "the optic disc lies right of the macula"
+    with app.app_context():
+        stored = session().scalars(select(EyeImage).order_by(EyeImage.id)).all()
+        assert [(i.grade, i.decisive, i.picture_media_type) for i in stored] == [
+            (1, False, "image/png"), (0, True, "image/png"), (None, True, "image/png")]
+        picture_ids = [i.id for i in stored]
+    auth.login("nurse")
+    result_id = created.json["id"]
+    for image_id in picture_ids:
+        picture = auth.client.get(f"/orders/{order_id}/results/{result_id}/images/{image_id}.png")
+        assert picture.status_code == 200 and picture.mimetype == "image/png"
+    assert auth.client.get(f"/orders/{order_id}/results/{result_id}/images/999.png"
+                           ).status_code == 404
+
+
+def test_the_report_shows_the_nodes_decision_and_never_the_top_grades(
+        app: Flask, client: FlaskClient, auth: AuthActions) -> None:
+    """Issue 15: top grade "no DR" at (0.29, 0.26, 0.21, 0.14, 0.10) is referable by the node."""
+    order_id = add_order(app, add_patient(app))
+    move(client, order_id, *TO_AI_RUNNING)
+    assert post(client, order_id, result_body(eyes=two_photograph_eyes())).status_code == 201
+    auth.login("nurse")
+    page = auth.client.get(f"/orders/{order_id}/report").text
+    for text in ('referable: <strong class="referable">yes (borderline)</strong>',
+                 "Refer to an ophthalmologist within 3 months",
+                 "0.45\n      against the threshold 0.44",
+                 '<strong class="borderline">borderline</strong>: within ±0.05 of the threshold',
+                 "left eye could not be graded",
+                 "ungradable: re-image</strong> (reason: focus, under-illumination)",
+                 "not assessed by this model",
+                 "Photographs (2)", "(decides the eye)", "Mild non-proliferative",
+                 "Laterality doubt", "the optic disc lies right of the macula",
+                 "focus 0.8", "under-exposed 60.0%"):
+        assert text in page, text
+    assert "Re-screen" not in page.split("How the recommendation is made")[0]
+    assert page.count("Ungradable photograph, Left eye (OS)") == 1
+    assert page.count("Heat map of the regions that drove the AI grade") == 2
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    (lambda eyes: eyes[0]["images"][0].update(decisive=True), "eyes[0].decisive_sop_instance_uid"),
+    (lambda eyes: eyes[0]["images"][1].update(grade=2, referable=True),
+     "eyes[0].grade"),  # the eye's finding is its deciding photograph's
+    (lambda eyes: eyes[0]["images"].pop(0), "eyes[0].images"),
+    (lambda eyes: eyes[1]["images"][0].update(heatmap_png=png()), "eyes[1].images[0].heatmap_png"),
+    (lambda eyes: eyes[1]["images"][0].update(referable=False), "eyes[1].images[0].referable"),
+    (lambda eyes: eyes[0]["images"][0].update(laterality_doubt=7),
+     "eyes[0].images[0].laterality_doubt"),
+])
+def test_inconsistent_photographs_are_refused(app: Flask, client: FlaskClient,
+                                              change: Any, field: str) -> None:
+    order_id = add_order(app, add_patient(app))
+    move(client, order_id, *TO_AI_RUNNING)
+    eyes = two_photograph_eyes()
+    change(eyes)
+    response = post(client, order_id, result_body(eyes=eyes))
+    assert response.status_code == 422, response.json
+    assert field in response.json["error"]["fields"], response.json
+    assert count_results(app) == 0

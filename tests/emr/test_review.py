@@ -44,7 +44,7 @@ def test_a_correction_is_kept_beside_the_ai_result(app: Flask, auth: AuthActions
     with app.app_context():
         right = session().scalar(select(EyeResult).where(EyeResult.laterality == "R"))
         assert right is not None
-        assert (right.grade, right.maculopathy) == (2, False)  # the AI's finding is untouched
+        assert (right.grade, right.maculopathy) == (2, None)  # the AI's finding is untouched
         review = right.review
         assert review is not None and review.decision.value == "correct"
         assert (review.grade, review.maculopathy) == (3, True)
@@ -81,7 +81,7 @@ def test_bad_reviews_change_nothing(app: Flask, auth: AuthActions, graded: Seede
         ({"R_decision": "approve"}, "This field is required"),
         ({"R_decision": "correct", "R_grade": "", "L_decision": "approve"},
          "choose the corrected grade"),
-        ({"R_decision": "correct", "R_grade": "2", "R_maculopathy": "no",
+        ({"R_decision": "correct", "R_grade": "2", "R_maculopathy": "unknown",
           "R_comment": "same", "L_decision": "approve"}, "approve instead"),
         ({"R_decision": "correct", "R_grade": "2", "R_comment": "maculopathy kept",
           "L_decision": "approve"}, "approve instead"),  # maculopathy left as the AI found

@@ -33,6 +33,7 @@ ROUTES = [
     ("GET", "/orders/{o}/report", "reports.view"),
     ("POST", "/orders/{o}/review", "reports.review"),
     ("GET", "/orders/{o}/results/{r}/heatmap/R.png", "reports.view"),
+    ("GET", "/orders/{o}/results/{r}/images/{i}.png", "reports.view"),
     ("GET", "/reviews", "reports.review"),
     ("GET", "/labels.csv", "labels.export"),
     ("GET", "/admin/users", "users.manage"),
@@ -55,6 +56,7 @@ def database_url(tmp_path: Path) -> str:
 def _pattern(url: str) -> str:
     return (url.replace("{p}", "<int:patient_id>").replace("{o}", "<int:order_id>")
             .replace("{r}", "<int:result_id>").replace("{u}", "<int:user_id>")
+            .replace("{i}", "<int:image_id>")
             .replace("/R.png", "/<eye>.png"))
 
 
@@ -70,7 +72,7 @@ def test_the_table_covers_every_page_route(app: Flask) -> None:
 def test_each_role_gets_403_exactly_where_it_lacks_the_permission(
         app: Flask, auth: AuthActions, graded: Seeded, role: str) -> None:
     auth.login(role)
-    ids = {"p": graded.patient_id, "o": graded.order_id, "r": 1, "u": 1}
+    ids = {"p": graded.patient_id, "o": graded.order_id, "r": 1, "u": 1, "i": 1}
     wrong = []
     for method, url, permission in ROUTES:
         response = auth.client.open(url.format(**ids), method=method,
@@ -86,5 +88,5 @@ def test_anonymous_users_are_sent_to_log_in(client: FlaskClient) -> None:
     for method, url, _ in ROUTES:
         if method != "GET":
             continue  # a POST without a session's CSRF token is refused before (test_auth)
-        response = client.get(url.format(p=1, o=1, r=1, u=1))
+        response = client.get(url.format(p=1, o=1, r=1, u=1, i=1))
         assert response.status_code == 302 and "/login" in response.headers["Location"], url
