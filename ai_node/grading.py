@@ -2,10 +2,13 @@
 
 Every photograph is decoded (YBR to RGB as needed, PS3.3 C.7.6.3.1.2) and
 graded by :func:`ai_node.model.serving.grade_photograph`, which checks its
-quality first. The rule for an eye with several photographs:
+quality and makes the referral decision. Every photograph is reported, each
+with its own grade and decision; one of them *decides* the eye:
 
-- the eye's finding comes from its *worst gradable* photograph: the highest
-  ICDR grade, then the highest referable-DR probability, then the lowest SOP
+- the eye's finding comes from its *worst gradable* photograph: a referable
+  one before any other (so the eye is referred when any of its photographs
+  is: the referral decision is never overruled by a grade), then the highest
+  ICDR grade, then the highest referable probability, then the lowest SOP
   Instance UID (only so that the choice is the same on every run);
 - an eye none of whose photographs is gradable is *ungradable* ("re-image"),
   with the reasons of all of them;
@@ -35,8 +38,8 @@ from ai_node.exceptions import OrderNotGradable
 from ai_node.model.heatmap import map_to_photograph, overlay
 from ai_node.model.serving import GradeResult, ServedModel, grade_photograph
 
-__all__ = ["EyeGrade", "GradedImage", "choose_eyes", "grade_images", "heat_overlay",
-           "photograph_rgb", "png_bytes"]
+__all__ = ["EyeGrade", "GradedImage", "choose_eyes", "dme_finding", "grade_images",
+           "heat_overlay", "photograph_rgb", "png_bytes"]
 
 log = get_logger(__name__)
 
@@ -45,12 +48,17 @@ EYES = ("R", "L")
 
 @dataclass(frozen=True)
 class GradedImage:
-    """One photograph, its pixels as RGB, and what the model made of it."""
+    """One photograph, its pixels as RGB, and what the model made of it.
+
+    ``laterality_doubt`` says why the pixels look like the other eye than
+    the photograph's Image Laterality; None when they do not.
+    """
 
     dataset: Dataset = field(repr=False)
     laterality: str
     rgb: np.ndarray = field(repr=False, compare=False)
     result: GradeResult
+    laterality_doubt: str | None = None
 
     @property
     def sop_instance_uid(self) -> str:
@@ -72,6 +80,11 @@ class EyeGrade:
     @property
     def gradable(self) -> bool:
         return self.decisive.result.grade is not None
+
+    @property
+    def further(self) -> tuple[GradedImage, ...]:
+        """The eye's photographs other than the deciding one, by SOP Instance UID."""
+        return tuple(image for image in self.images if image is not self.decisive)
 
     @property
     def quality_reasons(self) -> tuple[str, ...]:
@@ -118,10 +131,25 @@ def grade_images(photographs: Iterable[Dataset], served: ServedModel,
     return graded
 
 
-def _severity(image: GradedImage) -> tuple[int, float]:
+def _severity(image: GradedImage) -> tuple[bool, int, float]:
+    """The order of "worse" among gradable photographs: referable, grade, probability."""
     result = image.result
-    return (result.grade if result.grade is not None else -1,
+    return (bool(result.referable), result.grade if result.grade is not None else -1,
             result.referable_probability or 0.0)
+
+
+def dme_finding(result: GradeResult) -> bool | None:
+    """The model's macular-oedema finding; None when it does not assess oedema.
+
+    Present when P(DME) reaches the referral threshold the photograph was
+    decided against: the referable probability is never below P(DME)
+    (:func:`ai_node.model.grader.referable_probability`), so an oedema finding
+    is always a referred one, and the report never says "oedema" of an eye it
+    does not refer.
+    """
+    if result.dme_probability is None or result.referral is None:
+        return None
+    return result.dme_probability >= result.referral.threshold
 
 
 def choose_eyes(graded: Sequence[GradedImage], ordered: Sequence[str]) -> list[EyeGrade]:

@@ -9,7 +9,8 @@ USE"), so that any viewer shows what the SR says, and wraps it as a Secondary
 Capture Image (PS3.3 A.8.1). There is one capture per photograph graded:
 
 - Conversion Type WSD (workstation), Burned In Annotation YES, Image
-  Laterality of the eye, Image Comments with the research-use-only notice;
+  Laterality of the eye, Image Comments with the burned-in lines as text and
+  the research-use-only notice;
 - Source Image Sequence referencing the photograph, with the purpose "Source
   image for image processing operation" (CID 7202), and a Derivation
   Description; the photograph's lossy-compression history is kept (PS3.3
@@ -129,7 +130,10 @@ def _derivation(capture: Dataset, finding: EyeFinding, algorithm: AlgorithmIdent
     capture.ImageLaterality = finding.laterality
     capture.AnatomicRegionSequence = Sequence([ANATOMIC_REGION_EYE.to_item()])
     capture.BurnedInAnnotation = "YES"
-    capture.ImageComments = RESEARCH_ONLY_NOTICE
+    # The burned-in result as text too (LT keeps the line breaks), for a reader or a
+    # program that cannot read pixels; the notice last, as on the picture.
+    lines = caption_lines(finding, algorithm)[:-1]
+    capture.ImageComments = "\n".join([*lines, RESEARCH_ONLY_NOTICE])
     capture.DerivationDescription = (
         f"Heat map of {algorithm.label} blended over the photograph; result burned in")[:1024]
     reference = Dataset()

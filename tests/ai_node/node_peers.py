@@ -29,6 +29,7 @@ from werkzeug.serving import BaseWSGIServer
 from werkzeug.test import TestResponse
 
 from ai_node.config import AiConfig
+from ai_node.model.runtime import Grader
 from ai_node.registry import Registry
 from emr.audit import Actor
 from emr.database import session
@@ -192,18 +193,28 @@ class LiveEmr:
             found.transitions, found.results, found.patient  # load before the session ends
             for result in found.results:
                 for eye in result.eyes:
-                    eye.heatmap  # deferred: load it too
+                    eye.heatmap, eye.reviews  # deferred: load it too
+                    for image in eye.images:
+                        image.picture
             return found
 
 
-def run_worker(config: AiConfig, redis: Redis) -> bool:
-    """Run the node's worker class in burst mode in this process; restore the signals."""
+def run_worker(config: AiConfig, redis: Redis, grader: Grader | None = None) -> bool:
+    """Run the node's worker class in burst mode in this process; restore the signals.
+
+    ``grader`` stands in for the active model's runtime (the registry entry,
+    its version, Device UID and threshold stay the real ones).
+    """
+    from ai_node.model.serving import ServedModel
     from ai_node.worker import ModelWorker, node_services
 
+    services = node_services(config)
+    if grader is not None:
+        services.served = ServedModel(Registry(config.registry).active(config.model), grader)
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         worker = ModelWorker([Queue(config.queue, connection=redis)],
-                             services=node_services(config), connection=redis)
+                             services=services, connection=redis)
         return worker.work(burst=True, with_scheduler=True)
     finally:
         for signum, handler in saved.items():

@@ -241,6 +241,7 @@ def test_capture_validates_and_references_the_photograph(
     assert (capture.ConversionType, capture.BurnedInAnnotation) == ("WSD", "YES")
     assert capture.ImageLaterality == "R"
     assert "NOT FOR CLINICAL USE" in capture.ImageComments
+    assert capture.ImageComments.splitlines()[:3] == caption_lines(right, ALGORITHM)[:3]
     (reference,) = capture.SourceImageSequence
     assert reference.ReferencedSOPInstanceUID == source.SOPInstanceUID
     assert reference.ReferencedSOPClassUID == source.SOPClassUID
