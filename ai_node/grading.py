@@ -14,7 +14,11 @@ with its own grade and decision; one of them *decides* the eye:
   with the reasons of all of them;
 - photographs of an eye the order does not cover, or without Image
   Laterality R or L, are left out; an ordered eye without any photograph
-  makes the order not gradable.
+  makes the order not gradable;
+- each photograph is checked against its Image Laterality from its pixels
+  (:func:`imaging_common.laterality.laterality_doubt`: the optic disc's side):
+  a photograph that looks like the other eye is graded as labelled, and the
+  doubt goes with it into the SR and the EMR for a person to settle.
 
 This module loads the model's runtime (and whatever the serving code
 imports with it): only the worker imports it.
@@ -32,6 +36,7 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import pixel_array
 
 from imaging_common.exceptions import DicomInputError
+from imaging_common.laterality import laterality_doubt
 from imaging_common.logs import get_logger
 
 from ai_node.exceptions import OrderNotGradable
@@ -116,7 +121,8 @@ def photograph_rgb(ds: Dataset) -> np.ndarray:
 
 def grade_images(photographs: Iterable[Dataset], served: ServedModel,
                  eyes: Sequence[str] = EYES) -> list[GradedImage]:
-    """Grade every photograph of an eye in ``eyes``; the others are logged and left out."""
+    """Grade every photograph of an eye in ``eyes`` and check its laterality; the others
+    are logged and left out."""
     graded = []
     for ds in photographs:
         laterality = str(ds.get("ImageLaterality", "")).strip().upper()
@@ -125,9 +131,10 @@ def grade_images(photographs: Iterable[Dataset], served: ServedModel,
                      image_laterality=laterality or None)
             continue
         rgb = photograph_rgb(ds)
-        graded.append(GradedImage(ds, laterality, rgb, grade_photograph(rgb, served)))
+        doubt = laterality_doubt(laterality, rgb)
+        graded.append(GradedImage(ds, laterality, rgb, grade_photograph(rgb, served), doubt))
         log.info("graded", sop_instance_uid=str(ds.SOPInstanceUID), laterality=laterality,
-                 grade=graded[-1].result.grade)
+                 grade=graded[-1].result.grade, laterality_doubt=doubt is not None)
     return graded
 
 

@@ -332,3 +332,32 @@ def report_text(emr: LiveEmr, order_id: int) -> str:
     client.post("/login", data={"csrf_token": token.group(1), "username": "nurse",
                                 "password": PASSWORD})
     return client.get(f"/orders/{order_id}/report").text
+
+
+def test_a_swapped_pair_is_graded_as_labelled_and_doubted_in_the_sr_and_the_emr(
+        live_pacs: LivePacs, live_emr: LiveEmr, storage_scp: Inbox, ai_config: AiConfig,
+        dispatcher: Dispatcher, redis: Redis, tmp_path: Path) -> None:
+    """A left-eye photograph sent in the right eye's slot (the station's drawing of each eye,
+    optic disc nasal): the node records the doubt; the pair labelled right stays right."""
+    from modality_scu.synthetic import synthetic_fundus as drawn_fundus
+
+    def drawn(eye: str) -> np.ndarray:
+        return np.asarray(drawn_fundus(seed=5, grade=0, laterality=eye, size=512))
+
+    graded = grade_through_the_network(
+        live_pacs, live_emr, dispatcher, ai_config, redis, tmp_path / "station",
+        [("R", drawn("L")), ("L", drawn("L"))], FixedGrader((0.8, 0.1, 0.05, 0.03, 0.02)))
+    right, left = named(graded.report, "Measurement Group")
+    doubt = said(right, "Laterality doubt")
+    assert isinstance(doubt, str) and "marked as the right eye" in doubt
+    assert "looks like a left eye" in doubt
+    assert said(left, "Laterality doubt") is None
+    assert said(right, "Referable diabetic retinopathy") == "No"  # graded as labelled
+    by_laterality = {c.ImageLaterality: c for c in graded.captures}
+    assert "Laterality doubt: marked as the right eye" in by_laterality["R"].ImageComments
+    assert "Laterality doubt" not in by_laterality["L"].ImageComments
+    eyes = graded.order.results[0].eyes
+    assert [e.laterality_doubts for e in eyes] == [[doubt], []]
+    page = report_text(live_emr, graded.order_id)
+    assert f"Right eye (OD): laterality doubt: {doubt}" in page
+    assert "Check which eye the photograph shows" in page

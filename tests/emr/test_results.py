@@ -347,7 +347,8 @@ def test_the_report_shows_the_nodes_decision_and_never_the_top_grades(
                  "ungradable: re-image</strong> (reason: focus, under-illumination)",
                  "not assessed by this model",
                  "Photographs (2)", "(decides the eye)", "Mild non-proliferative",
-                 "Laterality doubt", "the optic disc lies right of the macula",
+                 "Left eye (OS): laterality doubt: the optic disc lies right of the macula",
+                 "Laterality doubt: the optic disc lies right of the macula",
                  "focus 0.8", "under-exposed 60.0%"):
         assert text in page, text
     assert "Re-screen" not in page.split("How the recommendation is made")[0]
