@@ -57,7 +57,8 @@ test: venv tools
 # The README's pictures of every page, taken by the browser tests.
 screenshots: venv tools
 	FOVEA_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q \
-	  tests/emr/test_browser.py tests/modality_scu/test_browser.py tests/ai_node/test_node_browser.py
+	  tests/emr/test_browser.py tests/modality_scu/test_browser.py tests/ai_node/test_node_browser.py \
+	  tests/ai_node/test_node_results.py::test_the_report_page_shows_borderline_an_ungradable_eye_and_oedema_not_assessed
 
 lint: venv
 	$(BIN)/flake8 imaging_common pacs_scp worklist modality_scu emr ai_node tests scripts
