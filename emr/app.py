@@ -91,7 +91,8 @@ def _flask_settings(app: Flask, config: EmrConfig) -> None:
         PERMANENT_SESSION_LIFETIME=config.session_lifetime,
         WTF_CSRF_TIME_LIMIT=int(config.session_lifetime.total_seconds()),
         WTF_CSRF_SSL_STRICT=True,
-        # A result carries up to two base64 heat maps (4/3 of their size each).
+        # A result carries a base64 picture (4/3 of its size) per photograph: two at
+        # the largest, or up to a dozen at the AI node's 512 px (some 0.3 MB each).
         MAX_CONTENT_LENGTH=3 * config.max_heatmap_bytes + MAX_BODY_OVERHEAD,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented order

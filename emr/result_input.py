@@ -42,8 +42,10 @@ _GRADES = len(DrGrade)
 _PROBABILITY_TOLERANCE = 0.01
 #: The quality scores an eye or photograph may carry (the AI node's QualityReport).
 QUALITY_SCORES = ("field", "brightness", "overexposed", "underexposed", "focus")
-#: The most photographs of one eye a result may list.
-MAX_IMAGES = 8
+#: The most photographs of one eye a result may list (a screening takes one or
+#: two): with the AI node's pictures at 512 px, some 0.3 MB each in base64, a
+#: result stays within the EMR's body limit (emr.app).
+MAX_IMAGES = 6
 #: The longest quality reason and laterality doubt, in characters.
 REASON_LIMIT, DOUBT_LIMIT = 64, 1024
 

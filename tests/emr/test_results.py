@@ -361,6 +361,7 @@ def test_the_report_shows_the_nodes_decision_and_never_the_top_grades(
     (lambda eyes: eyes[0]["images"][1].update(grade=2, referable=True),
      "eyes[0].grade"),  # the eye's finding is its deciding photograph's
     (lambda eyes: eyes[0]["images"].pop(0), "eyes[0].images"),
+    (lambda eyes: eyes[0]["images"].extend(eyes[0]["images"] * 3), "eyes[0].images"),  # 8 > 6
     (lambda eyes: eyes[1]["images"][0].update(heatmap_png=png()), "eyes[1].images[0].heatmap_png"),
     (lambda eyes: eyes[1]["images"][0].update(referable=False), "eyes[1].images[0].referable"),
     (lambda eyes: eyes[0]["images"][0].update(laterality_doubt=7),
