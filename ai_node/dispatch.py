@@ -1,10 +1,16 @@
 """Putting orders on the RQ queue, and reading the queue back for the page.
 
-One job per order, with the id ``dr-order-<order id>`` (RQ ids allow letters,
-digits, ``_`` and ``-``; an order id is a number, so no mapping is needed
-beyond the prefix). Asking again while that job is queued, waiting for a
-retry or running returns the same job; once it has finished or failed, a new
-run replaces it. The order moves to *AI queued* in the EMR before its job is
+One job per examination, keyed by the order's Accession Number: the id is
+``dr-<accession>`` (:func:`job_id`; RQ ids allow only letters, digits, ``_``
+and ``-``, so any other character is written ``_XX`` per UTF-8 byte, which
+keeps the mapping one-to-one). An order id alone is not enough: a fresh EMR
+database numbers its orders from 1 again, and a Redis kept from an earlier
+one would show its jobs against the new orders. For the same reason a job is
+only ever matched to an order whose accession number it carries
+(:func:`job_matches`); older jobs keyed ``dr-order-<id>`` are matched the
+same way. Asking again while the job is queued, waiting for a retry or
+running returns the same job; once it has finished or failed, a new run
+replaces it. The order moves to *AI queued* in the EMR before its job is
 queued, so the EMR never shows a job that is not there for longer than a click.
 
 This module does not import the model's runtime: the web process uses it.
@@ -12,6 +18,7 @@ This module does not import the model's runtime: the web process uses it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,8 +37,8 @@ from ai_node.emr_api import (ACQUIRED, AI_DONE, AI_QUEUED, AI_RUNNING, FAILED, R
 from ai_node.exceptions import EnqueueRefused
 from ai_node.stages import Stage
 
-__all__ = ["ACTIVE_STATUSES", "Dispatcher", "Enqueued", "JOB_FUNCTION", "job_id", "job_view",
-           "order_id_of"]
+__all__ = ["ACTIVE_STATUSES", "Dispatcher", "Enqueued", "JOB_FUNCTION", "job_id", "job_matches",
+           "job_view"]
 
 log = get_logger(__name__)
 
@@ -39,7 +46,7 @@ log = get_logger(__name__)
 #: process never imports them: they load the model's runtime).
 JOB_FUNCTION = "ai_node.jobs.grade_order"
 FAILURE_CALLBACK = "ai_node.jobs.job_failed"
-JOB_PREFIX = "dr-order-"
+JOB_PREFIX = "dr-"
 #: Job statuses in which asking again returns the same job.
 ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED,
                              JobStatus.DEFERRED})
@@ -50,17 +57,37 @@ QUEUEABLE_STATES = frozenset({ACQUIRED, FAILED, AI_DONE, REVIEWED})
 REQUEUEABLE_STATES = frozenset({AI_QUEUED, AI_RUNNING})
 #: How many finished and failed jobs the page shows, newest first.
 RECENT_JOBS = 50
+_RQ_ID_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
 
 
-def job_id(order_id: int) -> str:
-    """The RQ job id of an order's grading."""
-    return f"{JOB_PREFIX}{int(order_id)}"
+def job_id(accession_number: str) -> str:
+    """The RQ job id of an examination's grading: ``dr-`` and its Accession Number,
+    any character RQ does not allow (``_`` included) written ``_XX`` per UTF-8 byte.
+
+    Raises:
+        ValueError: the accession number is empty.
+    """
+    accession = accession_number.strip()
+    if not accession:
+        raise ValueError("an order without an accession number cannot be queued")
+    return JOB_PREFIX + "".join(
+        c if c in _RQ_ID_CHARACTERS else "".join(f"_{b:02X}" for b in c.encode("utf-8"))
+        for c in accession)
 
 
-def order_id_of(identifier: str) -> int | None:
-    """The order id in a job id of :func:`job_id`, or ``None``."""
-    suffix = identifier.removeprefix(JOB_PREFIX)
-    return int(suffix) if identifier.startswith(JOB_PREFIX) and suffix.isdigit() else None
+def job_matches(job: Mapping[str, Any], order: Mapping[str, Any]) -> bool:
+    """Whether a job (its :func:`job_view`) is this order's: same order id and
+    same Accession Number. A job of an earlier EMR database has another."""
+    accession = str(job.get("accession_number") or "")
+    return (bool(accession) and accession == str(order.get("accession_number") or "")
+            and job.get("order_id") == order.get("id"))
+
+
+def _order_id(job: Job) -> int | None:
+    value = job.meta.get("order_id")
+    if isinstance(value, int):
+        return value
+    return int(value) if isinstance(value, str) and value.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -88,8 +115,16 @@ class Dispatcher:
         self.queue = Queue(config.queue, connection=connection)
 
     def job(self, order_id: int) -> Job | None:
-        """The order's job, if Redis still has it."""
-        return self.queue.fetch_job(job_id(order_id))
+        """The order's job, if Redis still has it (asks the EMR for its accession)."""
+        return self.job_of(self.emr.order(order_id))
+
+    def job_of(self, order: Mapping[str, Any]) -> Job | None:
+        """The job of ``order`` (as the EMR gives it), if Redis has one that is its own."""
+        accession = str(order.get("accession_number") or "")
+        if not accession.strip():
+            return None
+        job = self.queue.fetch_job(job_id(accession))
+        return job if job is not None and job_matches(job_view(job), order) else None
 
     def enqueue(self, order_id: int, requested_by: str) -> Enqueued:
         """Queue the grading of one order, unless it is queued or running already.
@@ -99,10 +134,15 @@ class Dispatcher:
             ServiceUnavailable, ServiceRefused: the EMR could not move the order.
             redis.RedisError: the queue is unreachable.
         """
-        existing = self.job(order_id)
-        if existing is not None and existing.get_status(refresh=False) in ACTIVE_STATUSES:
-            return Enqueued(order_id, existing, False)
         order = self.emr.order(order_id)
+        accession = str(order.get("accession_number") or "")
+        if not accession.strip():
+            raise EnqueueRefused(f"order {order_id} has no accession number")
+        identifier = job_id(accession)
+        existing = self.queue.fetch_job(identifier)
+        if existing is not None and existing.get_status(refresh=False) in ACTIVE_STATUSES \
+                and job_matches(job_view(existing), order):
+            return Enqueued(order_id, existing, False)
         state = str(order.get("state", ""))
         if state in QUEUEABLE_STATES:
             self.emr.move(order_id, AI_QUEUED)
@@ -113,21 +153,20 @@ class Dispatcher:
             existing.delete()
         try:
             job = self.queue.enqueue(
-                JOB_FUNCTION, order_id, job_id=job_id(order_id), unique=True,
+                JOB_FUNCTION, order_id, accession, job_id=identifier, unique=True,
                 retry=self._retry(), on_failure=Callback(FAILURE_CALLBACK),
                 job_timeout=self.config.job_timeout,
                 result_ttl=self.config.result_ttl, failure_ttl=self.config.result_ttl,
                 description=f"grade order {order_id}",
                 meta={"stage": Stage.QUEUED, "order_id": order_id,
-                      "accession_number": str(order.get("accession_number", "")),
-                      "requested_by": requested_by})
+                      "accession_number": accession, "requested_by": requested_by})
         except DuplicateJobError:  # another click queued it meanwhile
-            again = self.job(order_id)
+            again = self.queue.fetch_job(identifier)
             if again is None:
                 raise
             return Enqueued(order_id, again, False)
         log.info("order queued", order_id=order_id, job_id=job.id, requested_by=requested_by,
-                 accession_number=order.get("accession_number"))
+                 accession_number=accession)
         return Enqueued(order_id, job, True)
 
     def _retry(self) -> Retry | None:
@@ -169,7 +208,8 @@ class Dispatcher:
         for registry in (self.queue.failed_job_registry, self.queue.finished_job_registry):
             ids.update(dict.fromkeys(registry.get_job_ids()[-RECENT_JOBS:]))
         jobs = [j for j in Job.fetch_many(list(ids), connection=self.connection) if j]
-        views = [job_view(j) for j in jobs if order_id_of(j.id) is not None]
+        views = [job_view(j) for j in jobs
+                 if j.id.startswith(JOB_PREFIX) and _order_id(j) is not None]
         return sorted(views, key=lambda v: v["enqueued_at"] or "", reverse=True)
 
 
@@ -199,8 +239,8 @@ def job_view(job: Job) -> dict[str, Any]:
         stage = Stage.QUEUED
     view: dict[str, Any] = {
         "job_id": job.id,
-        "order_id": order_id_of(job.id),
-        "accession_number": job.meta.get("accession_number", ""),
+        "order_id": _order_id(job),
+        "accession_number": str(job.meta.get("accession_number") or ""),
         "status": str(status) if status else None,
         "stage": stage,
         "attempt": int(job.meta.get("attempt", 0)),

@@ -10,6 +10,8 @@
           +-- OrderNotGradable         the order or its study cannot be graded: final
           +-- ResultsRefused           the PACS will not keep the SR or an SC: final
           +-- EnqueueRefused           the web page cannot queue this order now
+          +-- StaleJob                 the job's accession is not the order's: final,
+                                       and the order is not touched
 
 A job that raises a final error fails at once and the EMR order is marked
 *failed* with the message as its reason; any other error is retried as
@@ -21,7 +23,8 @@ from __future__ import annotations
 from imaging_common.exceptions import DicomInputError, FoveaError
 from imaging_common.rest_client import ServiceRefused
 
-__all__ = ["AiNodeError", "EnqueueRefused", "OrderNotGradable", "ResultsRefused", "is_final"]
+__all__ = ["AiNodeError", "EnqueueRefused", "OrderNotGradable", "ResultsRefused", "StaleJob",
+           "is_final"]
 
 
 class AiNodeError(FoveaError):
@@ -38,6 +41,11 @@ class ResultsRefused(AiNodeError):
 
 class EnqueueRefused(AiNodeError):
     """The order cannot be queued now (its state does not allow it)."""
+
+
+class StaleJob(AiNodeError):
+    """The job was queued for another examination than the order now is: a job
+    left in Redis from an earlier EMR database, whose order id was reused."""
 
 
 def is_final(exc: BaseException) -> bool:

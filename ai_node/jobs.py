@@ -35,7 +35,7 @@ from imaging_common.store_scu import store_instances
 
 from ai_node.config import AiConfig
 from ai_node.emr_api import AI_DONE, AI_QUEUED, AI_RUNNING, FAILED, EmrApi, Order
-from ai_node.exceptions import OrderNotGradable, ResultsRefused, is_final
+from ai_node.exceptions import OrderNotGradable, ResultsRefused, StaleJob, is_final
 from ai_node.grading import EyeGrade, choose_eyes, grade_images
 from ai_node.inbox import Inbox
 from ai_node.model.serving import ServedModel, load_active
@@ -160,8 +160,12 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 
 
-def grade_order(order_id: int) -> dict[str, Any]:
+def grade_order(order_id: int, accession_number: str | None = None) -> dict[str, Any]:
     """RQ job: grade one EMR order and report the result to the PACS and the EMR.
+
+    ``accession_number`` is the examination the job was queued for (older jobs
+    carry it in ``job.meta`` only): an order that now has another one is not
+    this job's (a fresh EMR database reuses order ids), and is left untouched.
 
     Returns a summary without patient data (UIDs, grades, model version).
 
@@ -172,21 +176,33 @@ def grade_order(order_id: int) -> dict[str, Any]:
     job = get_current_job()
     progress = Progress(job)
     attempt = progress.start()
+    expected = accession_number or (str(job.meta.get("accession_number") or "") if job else "")
     # Every log line of the job carries these (the accession number identifies an
     # order, not a person; the Patient ID never appears).
     with structlog.contextvars.bound_contextvars(order_id=int(order_id),
                                                  job_id=job.id if job else None,
                                                  attempt=attempt):
         try:
-            return _grade(services, int(order_id), progress)
+            return _grade(services, int(order_id), expected, progress)
+        except StaleJob as exc:
+            if job is not None:
+                job.retries_left = 0
+            progress.failed(str(exc), final=True)
+            log.warning("stale job", reason=str(exc))
+            raise
         except Exception as exc:
             _failed(services, int(order_id), job, progress, exc, attempt)
             raise
 
 
-def _grade(services: NodeServices, order_id: int, progress: Progress) -> dict[str, Any]:
+def _grade(services: NodeServices, order_id: int, expected_accession: str,
+           progress: Progress) -> dict[str, Any]:
     order = services.emr.order(order_id)
     accession = str(order.get("accession_number", ""))
+    if expected_accession and accession != expected_accession:
+        raise StaleJob(f"queued for accession {expected_accession}, but order {order_id} is "
+                       f"now {accession or 'without one'} (a job of an earlier EMR database); "
+                       "the order was left as it is")
     with structlog.contextvars.bound_contextvars(accession_number=accession):
         return _grade_order(services, order_id, order, progress)
 
@@ -330,6 +346,10 @@ def job_failed(job: Job, connection: Redis, exc_type: type[BaseException] | None
     if _services is None or order_id is None:
         return
     try:
+        order = _services.emr.order(int(order_id))
+        queued_for = str(job.meta.get("accession_number") or "")
+        if queued_for and str(order.get("accession_number", "")) != queued_for:
+            return  # a job of an earlier EMR database: the order is another examination
         _services.emr.move(int(order_id), FAILED, f"AI grading: {ABANDONED}")
     except FoveaError as error:
         log.error("could not mark the order failed", order_id=order_id, reason=str(error))

@@ -20,7 +20,7 @@ from imaging_common.exceptions import FoveaError
 from imaging_common.logs import get_logger
 from imaging_common.rest_client import ServiceRefused
 
-from ai_node.dispatch import Enqueued
+from ai_node.dispatch import Enqueued, job_matches
 from ai_node.emr_api import ACQUIRED, AI_QUEUED, AI_RUNNING, FAILED, PAGE_STATES, Order
 from ai_node.exceptions import EnqueueRefused
 from ai_node.stages import Stage
@@ -36,13 +36,20 @@ _FINISHED = frozenset({Stage.DONE, Stage.FAILED})
 
 
 def order_rows(orders: list[Order], jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per order: its EMR state, its job, and the button it gets (if any)."""
-    latest: dict[int, dict[str, Any]] = {}
-    for view in jobs:  # newest first: keep each order's newest job
-        latest.setdefault(view["order_id"], view)
+    """One row per order: its EMR state, its job, and the button it gets (if any).
+
+    A job belongs to an order only when it carries the order's id and Accession
+    Number: a Redis kept from an earlier EMR database holds jobs of orders
+    that had the same ids, and those are never shown as this order's.
+    """
+    latest: dict[str, dict[str, Any]] = {}
+    for view in jobs:  # newest first: keep each examination's newest job
+        latest.setdefault(view["accession_number"], view)
     rows = []
     for order in orders:
-        job = latest.get(order["id"])
+        job = latest.get(str(order.get("accession_number") or ""))
+        if job is not None and not job_matches(job, order):
+            job = None  # a job of an earlier EMR database, or of another order
         state = str(order.get("state", ""))
         action = None
         if job is None or job["stage"] in _FINISHED:
@@ -99,11 +106,18 @@ def status_json() -> Response:
     return jsonify(status())
 
 
+#: The flash category of a notice about jobs: ``job:`` and the job ids (``*``:
+#: every job of the queue). The page's script rewrites such a notice once its
+#: jobs have ended, so that "queued" never outlives the job.
+JOB_NOTICE = "job:"
+
+
 def _report(enqueued: Enqueued) -> None:
     if enqueued.created:
-        flash(f"Order {enqueued.order_id} is queued for grading.", "success")
+        flash(f"Order {enqueued.order_id} is queued for grading.", JOB_NOTICE + enqueued.job.id)
     else:
-        flash(f"Order {enqueued.order_id} is queued or running already.", "info")
+        flash(f"Order {enqueued.order_id} is queued or running already.",
+              JOB_NOTICE + enqueued.job.id)
 
 
 @bp.post("/orders/<int:order_id>/run")
@@ -131,6 +145,8 @@ def run_all() -> Redirect:
         flash(f"Not every order could be queued: {exc}", "error")
         return redirect(url_for("pages.index"))
     created = sum(1 for e in queued if e.created)
-    flash(f"{created} order(s) queued for grading." if queued
-          else "No order is waiting for grading.", "success" if queued else "info")
+    if queued:
+        flash(f"{created} order(s) queued for grading.", JOB_NOTICE + "*")
+    else:
+        flash("No order is waiting for grading.", "info")
     return redirect(url_for("pages.index"))

@@ -78,9 +78,12 @@ def test_a_nurse_runs_an_order_and_watches_it_finish(
 
     run_worker(ai_config, redis)
 
-    job = p.locator(f'#jobs tr[data-job-id="dr-order-{order_id}"] .stage')
+    job = p.locator(f'#jobs tr[data-job-id="dr-{accession}"] .stage')
     expect(job).to_have_text("done")  # by the page's polling
     expect(row).to_have_count(0)  # AI done: no longer waiting
+    # the "queued" notice does not outlive the job
+    expect(p.get_by_role("status").first).to_have_text(f"Order {order_id}: grading done.")
+    expect(p.get_by_text("is queued for grading")).to_have_count(0)
     expect(p.locator("#queue-length")).to_have_text("0")
     assert p.evaluate("window.stillTheSamePage") is True  # never reloaded
     screenshot(p, "ai-03-done")
@@ -109,7 +112,10 @@ def test_a_nurse_runs_all_and_retries_a_failed_order(
     expect(failed.locator(".stage")).to_have_text("failed")  # by the page's polling
     expect(failed.locator(".error")).to_contain_text("has no study")
     expect(p.locator(f'#orders tr[data-order-id="{graded}"]')).to_have_count(0)
-    expect(p.locator(f'#jobs tr[data-job-id="dr-order-{graded}"] .stage')).to_have_text("done")
+    graded_job = f"dr-{live_emr.order(graded).accession_number}"
+    expect(p.locator(f'#jobs tr[data-job-id="{graded_job}"] .stage')).to_have_text("done")
+    expect(p.get_by_role("status").first).to_have_text(
+        "Grading has ended; 1 job(s) failed: see their rows.")
     screenshot(p, "ai-05-failed")
     failed.get_by_role("button", name="Retry").click()
     expect(p.get_by_role("status").first).to_contain_text(f"Order {missing} is queued")

@@ -17,7 +17,7 @@ from rq import Queue
 from rq.job import JobStatus
 
 from ai_node.config import kept_secret, load_config
-from ai_node.dispatch import job_id, order_id_of
+from ai_node.dispatch import job_id, job_matches
 from ai_node.exceptions import OrderNotGradable
 from ai_node.grading import GradedImage, choose_eyes
 from ai_node.inbox import Inbox
@@ -34,10 +34,22 @@ from tests.conftest import REPO, free_port
 pytest_plugins = ["tests.ai_node.node_fixtures"]
 
 
-def test_job_ids_are_made_of_the_order_id() -> None:
-    assert job_id(42) == "dr-order-42"
-    assert order_id_of("dr-order-42") == 42
-    assert order_id_of("dr-order-4.2") is None and order_id_of("other-42") is None
+def test_job_ids_are_made_of_the_accession_number_one_to_one() -> None:
+    assert job_id("FV3K2ABCDEFG") == "dr-FV3K2ABCDEFG"
+    assert job_id(" FV-12_3 ") == "dr-FV-12_5F3"  # "_" is escaped, "-" is allowed
+    assert job_id("A.B") == "dr-A_2EB" and job_id("A_2EB") == "dr-A_5F2EB"
+    assert job_id("Ü 1") == "dr-_C3_9C_201"
+    assert all(c.isalnum() or c in "_-" for c in job_id("a/b\\c d.é"))
+    with pytest.raises(ValueError, match="accession"):
+        job_id("  ")
+
+
+def test_a_job_is_an_orders_only_with_its_id_and_its_accession() -> None:
+    order = {"id": 7, "accession_number": "FV1"}
+    assert job_matches({"order_id": 7, "accession_number": "FV1"}, order)
+    assert not job_matches({"order_id": 7, "accession_number": "FV0"}, order)  # older database
+    assert not job_matches({"order_id": 8, "accession_number": "FV1"}, order)
+    assert not job_matches({"order_id": 7, "accession_number": ""}, {"id": 7})
 
 
 def test_the_inbox_writes_per_study_and_refuses_what_is_not_a_uid(tmp_path: Path) -> None:

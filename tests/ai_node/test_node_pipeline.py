@@ -54,7 +54,8 @@ def test_an_order_is_graded_into_the_pacs_and_the_emr_and_a_rerun_replaces(
     send_to_pacs(live_pacs, photographs(live_emr, order_id))
 
     queued = dispatcher.enqueue(order_id, "nurse")
-    assert queued.created and queued.job.id == f"dr-order-{order_id}"
+    accession = live_emr.order(order_id).accession_number
+    assert queued.created and queued.job.id == f"dr-{accession}"
     assert live_emr.order(order_id).state.value == "ai_queued"
     assert not dispatcher.enqueue(order_id, "nurse").created  # no duplicate while queued
     assert dispatcher.queue.count == 1
@@ -164,7 +165,7 @@ def test_an_order_without_acquired_images_is_not_queued(
         dispatcher.enqueue(order_id, "nurse")
     assert dispatcher.job(order_id) is None
     assert live_emr.order(order_id).state.value == state
-    assert job_id(order_id) not in dispatcher.queue.job_ids
+    assert job_id(live_emr.order(order_id).accession_number) not in dispatcher.queue.job_ids
 
 
 def test_a_job_abandoned_by_a_dead_worker_fails_its_order_when_no_retry_is_left(

@@ -72,7 +72,7 @@ def test_a_nurse_runs_an_order_from_the_pending_list(nurse: Nurse, live_emr: Liv
     (row,) = [r for r in status["orders"] if r["order_id"] == acquired]
     assert row["state"] == "ai_queued" and row["action"] is None
     assert row["job"]["stage"] == "queued" and row["job"]["requested_by"] == "nina"
-    assert [j["job_id"] for j in status["jobs"]] == [f"dr-order-{acquired}"]
+    assert [j["job_id"] for j in status["jobs"]] == [f"dr-{accession}"]
 
     refused = nurse.post(f"/orders/{scheduled}/run")
     assert f"order {scheduled} is 'scheduled'" in html.unescape(refused.text)
@@ -85,7 +85,8 @@ def test_run_all_queues_every_acquired_order(nurse: Nurse, live_emr: LiveEmr,
     nurse.login()
     ran = nurse.post("/run-all")
     assert "3 order(s) queued for grading." in ran.text
-    assert sorted(dispatcher.queue.job_ids) == sorted(f"dr-order-{o}" for o in orders)
+    assert sorted(dispatcher.queue.job_ids) == sorted(
+        f"dr-{live_emr.order(o).accession_number}" for o in orders)
     assert {live_emr.order(o).state.value for o in orders} == {"ai_queued"}
     assert "No order is waiting for grading." in nurse.post("/run-all").text
 
@@ -116,5 +117,5 @@ def test_the_automatic_run_queues_what_reaches_acquired(live_emr: LiveEmr,
     auto_run = AutoRun(dispatcher, seconds=60)
     assert auto_run.run_once() == 1
     assert auto_run.run_once() == 0  # queued already: not again
-    assert dispatcher.queue.job_ids == [f"dr-order-{acquired}"]
+    assert dispatcher.queue.job_ids == [f"dr-{live_emr.order(acquired).accession_number}"]
     assert dispatcher.job(acquired).meta["requested_by"] == "auto-run"

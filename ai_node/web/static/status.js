@@ -102,6 +102,38 @@
     replaceRows(document.querySelector("#jobs tbody"), data.jobs || [], jobRow, "No job yet.");
   }
 
+  var ENDED = { done: true, failed: true };
+
+  /* A notice about jobs ("Order 7 is queued for grading.") says how they ended
+     once they have: "queued" must not stay on screen after the job. */
+  function settleNotices(data) {
+    var byId = {};
+    (data.jobs || []).forEach(function (job) { byId[job.job_id] = job; });
+    Array.prototype.forEach.call(document.querySelectorAll(".flash[data-jobs]"), function (node) {
+      var ids = node.getAttribute("data-jobs").split(" ").filter(Boolean);
+      var jobs, active, failed;
+      if (ids.indexOf("*") >= 0) {  /* Run all: every job of the queue */
+        jobs = data.jobs || [];
+        active = (data.queue || {}).length > 0 || jobs.some(function (j) { return !ENDED[j.stage]; });
+      } else {
+        jobs = ids.map(function (id) { return byId[id]; }).filter(Boolean);
+        active = jobs.some(function (j) { return !ENDED[j.stage]; });
+      }
+      if (active) { return; }
+      failed = jobs.filter(function (j) { return j.stage === "failed"; });
+      node.removeAttribute("data-jobs");
+      if (ids.length === 1 && jobs.length === 1 && ids[0] !== "*") {
+        node.textContent = "Order " + jobs[0].order_id + ": grading " + jobs[0].stage +
+          (failed.length ? " (" + (jobs[0].error || "see its row") + ")." : ".");
+      } else {
+        node.textContent = failed.length ?
+          "Grading has ended; " + failed.length + " job(s) failed: see their rows." :
+          "Grading has ended for every queued order.";
+      }
+      node.className = "flash " + (failed.length ? "flash-error" : "flash-success");
+    });
+  }
+
   function poll() {
     fetch(statusUrl, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
       .then(function (response) {
@@ -113,6 +145,7 @@
         if (!data) { return; }
         var text = JSON.stringify(data);
         if (text !== shown) { render(data); shown = text; }
+        settleNotices(data);
         notice("queue-error", data.queue_error);
       })
       .catch(function (error) { notice("queue-error", "The page cannot reach the AI node: " + error.message); })
