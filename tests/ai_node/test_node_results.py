@@ -349,12 +349,11 @@ def test_a_swapped_pair_is_graded_as_labelled_and_doubted_in_the_sr_and_the_emr(
         [("R", drawn("L")), ("L", drawn("L"))], FixedGrader((0.8, 0.1, 0.05, 0.03, 0.02)))
     right, left = named(graded.report, "Measurement Group")
     doubt = said(right, "Laterality doubt")
-    assert isinstance(doubt, str) and "marked as the right eye" in doubt
-    assert "looks like a left eye" in doubt
+    assert isinstance(doubt, str) and "right eye" in doubt and "looks like a left eye" in doubt
     assert said(left, "Laterality doubt") is None
     assert said(right, "Referable diabetic retinopathy") == "No"  # graded as labelled
     by_laterality = {c.ImageLaterality: c for c in graded.captures}
-    assert "Laterality doubt: marked as the right eye" in by_laterality["R"].ImageComments
+    assert f"Laterality doubt: {doubt}"[:40] in by_laterality["R"].ImageComments
     assert "Laterality doubt" not in by_laterality["L"].ImageComments
     eyes = graded.order.results[0].eyes
     assert [e.laterality_doubts for e in eyes] == [[doubt], []]
