@@ -15,7 +15,9 @@ __all__ = [
     "ANATOMIC_REGION_EYE",
     "Code",
     "FUNDUS_CAMERA",
+    "LOSSY_COMPRESSION",
     "REQUESTED_PROCEDURE_DR_SCREENING",
+    "UNCOMPRESSED_PREDECESSOR",
     "UTC_SYNCHRONIZATION_FRAME",
 ]
 
@@ -51,6 +53,13 @@ REQUESTED_PROCEDURE_DR_SCREENING = Code("FOVEA-DRS", "99FOVEA",
 
 #: PS3.6 A.4: the Synchronization Frame of Reference of Coordinated Universal Time.
 UTC_SYNCHRONIZATION_FRAME = UID("1.2.840.10008.15.1.1")
+
+#: CID 7202 Source Image Purpose of Reference: the uncompressed image a lossy one
+#: was made from (a simulated capture's rendering, before JPEG).
+UNCOMPRESSED_PREDECESSOR = Code("121320", "DCM", "Uncompressed predecessor")
+
+#: CID 7203 Image Derivation: how a simulated capture's stored picture was made.
+LOSSY_COMPRESSION = Code("113040", "DCM", "Lossy Compression")
 
 
 # --- AI results: the DR report (TID 1500) and the heat map capture -------------
