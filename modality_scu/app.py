@@ -22,6 +22,7 @@ from modality_scu.cli import register_commands
 from modality_scu.config import StationConfig, load_config
 from modality_scu.database import init_database, open_database
 from modality_scu.forms import CsrfForm
+from modality_scu.holding import HoldingArea
 from modality_scu.models import ImageState, ProcedureState
 from modality_scu.outbox import Outbox
 from modality_scu.security import init_security
@@ -55,7 +56,7 @@ def create_app(config: StationConfig | None = None,
     outbox = Outbox(config.outbox_dir, fsync=config.settings.fsync)
     app.extensions[CONTEXT_KEY] = StationContext(
         config=config, outbox=outbox, sender=OutboxSender(config, db, outbox, factory),
-        ae_factory=factory)
+        ae_factory=factory, holding=HoldingArea(config.holding_dir))
     _request_log(app)
     init_metrics(app)  # GET /metrics, no log-in: Prometheus scrapes it
     init_security(app)

@@ -24,6 +24,11 @@ not a known placeholder; elsewhere a random key is kept in
     commitment_timeout = 30       # seconds to wait for the commitment report
     session_minutes = 480         # a log-in lasts one working day
     cookie_secure = false         # session cookie over HTTPS only (production: true)
+    demo = false                  # offer simulated capture (FOVEA_DEMO=1; never in production)
+
+Demo mode is what ``make run`` and ``make demo`` use: the technician may take a
+"simulated capture" (a synthetic fundus, marked as such in DICOM) instead of
+uploading a photograph. Off by default; a production station refuses it.
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ __all__ = ["ENVIRONMENTS", "RetryPolicy", "StationConfig", "argument_parser", "l
 STATION_KEYS = frozenset({
     "environment", "timezone", "max_upload_mb", "max_images_per_eye",
     "retry_first_seconds", "retry_max_seconds", "commitment_timeout",
-    "session_minutes", "cookie_secure"})
+    "session_minutes", "cookie_secure", "demo"})
 
 _MEGABYTE = 1024 * 1024
 
@@ -102,6 +107,7 @@ class StationConfig:
         session_lifetime: how long a log-in lasts.
         session_cookie_secure: send the session cookie over HTTPS only.
         password_hash_method: werkzeug's hashing method (scrypt by default).
+        demo: whether simulated capture is offered (the network runs in demo mode).
     """
 
     settings: Settings
@@ -116,10 +122,13 @@ class StationConfig:
     session_lifetime: timedelta = timedelta(hours=8)
     session_cookie_secure: bool = False
     password_hash_method: str = "scrypt"
+    demo: bool = False
 
     def __post_init__(self) -> None:
         if self.environment not in ENVIRONMENTS:
             raise ConfigError(f"environment {self.environment!r} is not one of {ENVIRONMENTS}")
+        if self.production and self.demo:
+            raise ConfigError("demo mode (simulated capture) is not allowed in production")
         if self.production:
             check_production_secret("the secret key", self.secret_key, "FOVEA_SECRET_KEY")
         if not self.secret_key:
@@ -166,6 +175,11 @@ class StationConfig:
         return self.settings.data_dir / "outbox"
 
     @property
+    def holding_dir(self) -> Path:
+        """Where pictures wait while the technician checks their eyes (nothing sent)."""
+        return self.settings.data_dir / "holding"
+
+    @property
     def max_request_bytes(self) -> int:
         """The largest acquisition form: every file at its limit, and the fields."""
         return 2 * self.max_images_per_eye * self.max_upload_bytes + _MEGABYTE
@@ -207,6 +221,7 @@ def load_config(argv: Sequence[str] | None = None,
     retry = RetryPolicy(first=_number(table, "retry_first_seconds", 5.0),
                         maximum=_number(table, "retry_max_seconds", 300.0))
     cookie_secure = env.get("FOVEA_STATION_COOKIE_SECURE", table.get("cookie_secure"))
+    demo = env.get("FOVEA_DEMO", table.get("demo", False))
     return StationConfig(
         settings=settings,
         secret_key=secret_key,
@@ -220,6 +235,7 @@ def load_config(argv: Sequence[str] | None = None,
         session_lifetime=timedelta(minutes=_number(table, "session_minutes", 480)),
         session_cookie_secure=(environment == "production" if cookie_secure is None
                                else parse_boolean(cookie_secure)),
+        demo=_flag("demo", demo),
     )
 
 
@@ -232,6 +248,14 @@ def _station_table(path: Path) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"[station]: unknown keys {sorted(unknown)}")
     return table
+
+
+def _flag(key: str, value: Any) -> bool:
+    try:
+        return parse_boolean(value)
+    except ConfigError:
+        raise ConfigError(f"[station] {key} / FOVEA_DEMO: {value!r} is not a yes/no value"
+                          ) from None
 
 
 def _number(table: Mapping[str, Any], key: str, default: float) -> float:

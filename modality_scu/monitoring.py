@@ -18,7 +18,7 @@ from modality_scu.delivery import Delivery, OutgoingImage
 from modality_scu.models import OutboxImage
 
 __all__ = ["ACQUISITIONS", "IMAGES_ACQUIRED", "IMAGES_COMMITTED", "IMAGES_SENT",
-           "count_acquisition", "count_delivery"]
+           "LATERALITY_DOUBTS", "count_acquisition", "count_delivery", "count_laterality_doubts"]
 
 PREFIX = "fovea_station"
 
@@ -37,6 +37,15 @@ IMAGES_SENT = Counter(f"{PREFIX}_images_sent_total",
 #: Images the archive took responsibility for (storage commitment, PS3.4 J.3).
 IMAGES_COMMITTED = Counter(f"{PREFIX}_images_committed_total",
                            "Images the archive committed to (storage commitment)")
+
+#: Photographs the laterality check held back as looking like the other eye.
+LATERALITY_DOUBTS = Counter(f"{PREFIX}_laterality_doubts_total",
+                            "Photographs held back because they look like the other eye")
+
+
+def count_laterality_doubts(photographs: int) -> None:
+    """The laterality check held back a set with ``photographs`` in doubt."""
+    LATERALITY_DOUBTS.inc(photographs)
 
 
 def _sent(outcome: StoreOutcome) -> str:

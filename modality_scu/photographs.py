@@ -6,16 +6,22 @@ photograph of this patient (Ophthalmic Photography, VL Photographic or
 Secondary Capture), whose pixels are kept and whose identity is replaced by
 the examination's. Refused, with a message a technician can act on: a file
 that is no image, truncated, too large, of another patient, or of the other eye.
-A simulated capture is a synthetic fundus picture made on the station.
+A simulated capture is a synthetic fundus picture made on the station (demo
+mode only; :mod:`imaging_common.simulation` marks it in DICOM).
+
+Before anything is sent, each picture's eye is checked against the image
+(:func:`laterality_doubt_of`: the optic disc's side, :mod:`imaging_common.laterality`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -36,11 +42,13 @@ from pydicom.uid import (
 from imaging_common.builders import Laterality, OphthalmicImage, jpeg_frame_info
 from imaging_common.encoding import check_complete
 from imaging_common.exceptions import DicomInputError
+from imaging_common.laterality import laterality_doubt
 from modality_scu.exceptions import UploadError
 from modality_scu.synthetic import synthetic_jpeg
 
-__all__ = ["ACCEPTED_DICOM_CLASSES", "EYE_NAMES", "MAX_PIXELS", "Photograph",
-           "default_seed", "photograph_from_upload", "simulated_photograph"]
+__all__ = ["ACCEPTED_DICOM_CLASSES", "EYE_NAMES", "MAX_PIXELS", "SIMULATED_SOURCE", "Photograph",
+           "default_seed", "laterality_doubt_of", "photograph_from_upload", "picture_rgb",
+           "simulated_photograph"]
 
 #: The largest picture accepted, in pixels (a 50-megapixel camera has room).
 MAX_PIXELS = 64_000_000
@@ -51,6 +59,8 @@ ACCEPTED_DICOM_CLASSES = frozenset({
     MultiFrameGrayscaleByteSecondaryCaptureImageStorage,
 })
 EYE_NAMES = {Laterality.RIGHT: "right eye (OD)", Laterality.LEFT: "left eye (OS)"}
+#: How a simulated capture's source starts (the outbox keeps it per image).
+SIMULATED_SOURCE = "simulated capture"
 #: Lossy Image Compression Method (0028,2114) per lossy transfer syntax (PS3.3 C.7.6.1.1.5.1).
 _LOSSY_METHODS = {
     "1.2.840.10008.1.2.4.50": "ISO_10918_1", "1.2.840.10008.1.2.4.51": "ISO_10918_1",
@@ -64,10 +74,23 @@ _MODES_CONVERTED = {"1": "L", "P": "RGB", "PA": "RGB", "LA": "L", "RGBA": "RGB",
 
 @dataclass(frozen=True)
 class Photograph:
-    """A picture ready for the builder, and where it came from (for the page)."""
+    """A picture ready for the builder, and where it came from (for the page).
+
+    ``name`` is the uploaded file's name; ``simulation`` says what a simulated
+    capture shows (``"ICDR severity 2, seed 1234"``), empty for a photograph;
+    ``note`` goes into the image's Image Comments (a laterality the technician
+    kept despite the station's doubt).
+    """
 
     image: OphthalmicImage
     source: str
+    name: str = ""
+    simulation: str = ""
+    note: str = ""
+
+    @property
+    def simulated(self) -> bool:
+        return bool(self.simulation)
 
 
 def _kind(data: bytes) -> str | None:
@@ -97,6 +120,12 @@ def photograph_from_upload(name: str, data: bytes, laterality: Laterality,
     Raises:
         UploadError: the file cannot be this eye's photograph.
     """
+    photograph = _photograph(name, data, laterality, patient_id, limit, taken_at)
+    return dataclasses.replace(photograph, name=name)
+
+
+def _photograph(name: str, data: bytes, laterality: Laterality, patient_id: str, limit: int,
+                taken_at: datetime) -> Photograph:
     label = f"“{name or 'unnamed file'}”"
     if len(data) > limit:
         raise UploadError(f"{label} is larger than the {limit / 1048576:g} MB limit.",
@@ -279,4 +308,23 @@ def simulated_photograph(laterality: Laterality, grade: int, seed: int,
         raise UploadError("The simulated severity must be 0 to 4.", "unsupported")
     jpeg = synthetic_jpeg(seed=seed, grade=grade, laterality=laterality.value)
     return Photograph(OphthalmicImage(laterality, jpeg=jpeg, acquired_at=taken_at),
-                      f"simulated capture (severity {grade}, seed {seed})")
+                      f"{SIMULATED_SOURCE} (severity {grade}, seed {seed})",
+                      simulation=f"ICDR severity {grade}, seed {seed}")
+
+
+def picture_rgb(photograph: Photograph, most: int = 1024) -> np.ndarray:
+    """The photograph's pixels as 8-bit RGB (or grey), a JPEG decoded at a reduced
+    scale when it is larger than ``most`` pixels a side (enough for a check)."""
+    image = photograph.image
+    if image.pixels is not None:
+        return image.pixels
+    picture = Image.open(io.BytesIO(cast(bytes, image.jpeg)))
+    picture.draft("RGB", (most, most))
+    return np.asarray(picture.convert("RGB"))
+
+
+def laterality_doubt_of(photograph: Photograph) -> str | None:
+    """Why the photograph looks like the other eye than the one it was given for,
+    or ``None`` (:func:`imaging_common.laterality.laterality_doubt`, at its default
+    confidence)."""
+    return laterality_doubt(photograph.image.laterality.value, picture_rgb(photograph))

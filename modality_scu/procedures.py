@@ -9,6 +9,10 @@ PS3.17 J.2.2 (IHE Scheduled Workflow): every image carries the worklist
 item's Study Instance UID, Accession Number and a Request Attributes Sequence
 with its Requested Procedure ID and Scheduled Procedure Step ID, and the
 patient's identity as the worklist gave it.
+
+Simulated captures (demo mode only, :func:`check_sources`) go in a series of
+their own, marked by :func:`imaging_common.simulation.mark_simulated`; an eye
+never has both a simulated capture and photographs.
 """
 
 from __future__ import annotations
@@ -33,21 +37,25 @@ from imaging_common.builders.procedure_step import (
     build_step_in_progress,
 )
 from imaging_common.logs import get_logger
-from imaging_common.uids import new_uid
+from imaging_common.simulation import SIMULATED_SERIES_DESCRIPTION, mark_simulated
+from imaging_common.uids import derived_uid, new_uid
 from modality_scu.config import StationConfig
 from modality_scu.exceptions import ProcedureError, UploadError
 from modality_scu.models import ImageState, OutboxImage, Procedure, ProcedureState, utcnow
 from modality_scu.outbox import Outbox
-from modality_scu.photographs import EYE_NAMES, Photograph
+from modality_scu.photographs import EYE_NAMES, SIMULATED_SOURCE, Photograph
 from modality_scu.worklist_query import WorklistItem
 
 __all__ = ["PROTOCOL_SERIES_DESCRIPTION", "OutboxStatus", "StartPlan", "cancel",
-           "check_eye_counts", "equipment", "final_step", "find_open", "item_of", "local_time",
-           "outbox_status", "plan_start", "record_started", "submit"]
+           "check_acquisition", "check_eye_counts", "check_open", "check_sources", "equipment",
+           "final_step", "find_open", "item_of", "local_time", "outbox_status", "plan_start",
+           "record_started", "simulated_series_uid", "submit"]
 
 log = get_logger(__name__)
 
 PROTOCOL_SERIES_DESCRIPTION = "Fundus photography"
+#: Series Number of the photographs, and of an examination's simulated captures.
+PHOTOGRAPH_SERIES_NUMBER, SIMULATED_SERIES_NUMBER = 1, 2
 
 
 def local_time(moment: datetime, zone: ZoneInfo) -> datetime:
@@ -145,6 +153,66 @@ def check_eye_counts(photos: Mapping[Laterality, Sequence[Photograph]],
                               f"taken per eye.", "eye_count")
 
 
+def check_open(procedure: Procedure) -> None:
+    """The examination waits for its photographs.
+
+    Raises:
+        ProcedureError: they were given already, or it was cancelled.
+    """
+    if procedure.state != ProcedureState.IN_PROGRESS:
+        raise ProcedureError(f"This examination is {procedure.state.label.lower()}: "
+                             f"its photographs were already given or it was cancelled.")
+
+
+def check_sources(photos: Mapping[Laterality, Sequence[Photograph]], demo: bool) -> None:
+    """Simulated captures only in demo mode, and never beside photographs of the same eye.
+
+    Raises:
+        UploadError: a simulated capture outside demo mode, or mixed with uploads.
+    """
+    for eye, pictures in photos.items():
+        simulated = sum(1 for p in pictures if p.simulated)
+        if simulated and not demo:
+            raise UploadError("Simulated capture is off: the network does not run in demo "
+                              "mode. Upload the camera's photographs.", "simulation_off")
+        if simulated and simulated < len(pictures):
+            raise UploadError(f"The {EYE_NAMES[eye]} has both a simulated capture and "
+                              f"uploaded photographs: a synthetic picture never goes into a "
+                              f"study beside real ones of the same eye. Untick its simulated "
+                              f"capture or remove its files.", "simulated_and_uploaded")
+
+
+def check_acquisition(photos: Mapping[Laterality, Sequence[Photograph]], eyes: str,
+                      config: StationConfig) -> None:
+    """Everything :func:`submit` checks about the photographs before building anything.
+
+    Raises:
+        UploadError: eyes that do not match the order, or simulated captures refused.
+    """
+    check_eye_counts(photos, [Laterality(e) for e in eyes], config.max_images_per_eye)
+    check_sources(photos, config.demo)
+
+
+def simulated_series_uid(procedure: Procedure) -> str:
+    """The Series Instance UID of an examination's simulated captures (derived from
+    its photographs' series, so that the MPPS can name it again)."""
+    return str(derived_uid(procedure.series_instance_uid, "simulated capture"))
+
+
+def _build(photo: Photograph, item: WorklistItem, procedure: Procedure, config: StationConfig,
+           number: int) -> Dataset:
+    series = ((simulated_series_uid(procedure), SIMULATED_SERIES_NUMBER) if photo.simulated
+              else (procedure.series_instance_uid, PHOTOGRAPH_SERIES_NUMBER))
+    ds = build_ophthalmic_photograph(photo.image, item.patient, item.request, equipment(config),
+                                     series_instance_uid=series[0], series_number=series[1],
+                                     instance_number=number)
+    if photo.simulated:
+        mark_simulated(ds, photo.simulation)
+    elif photo.note:
+        ds.ImageComments = photo.note
+    return ds
+
+
 def submit(db: Session, procedure: Procedure,
            photos: Mapping[Laterality, Sequence[Photograph]],
            config: StationConfig, outbox: Outbox) -> list[OutboxImage]:
@@ -152,21 +220,15 @@ def submit(db: Session, procedure: Procedure,
 
     Raises:
         ProcedureError: the examination is not waiting for photographs.
-        UploadError: the eyes do not match the order.
+        UploadError: the eyes do not match the order, or simulated captures are refused.
         DicomInputError: a picture cannot become an Ophthalmic Photograph.
     """
-    if procedure.state != ProcedureState.IN_PROGRESS:
-        raise ProcedureError(f"This examination is {procedure.state.label.lower()}: "
-                             f"its photographs were already given or it was cancelled.")
+    check_open(procedure)
     item = item_of(procedure)
-    check_eye_counts(photos, [Laterality(e) for e in procedure.eyes],
-                     config.max_images_per_eye)
+    check_acquisition(photos, procedure.eyes, config)
     ordered = [p for eye in (Laterality.RIGHT, Laterality.LEFT) for p in photos.get(eye, ())]
-    datasets = [
-        build_ophthalmic_photograph(photo.image, item.patient, item.request, equipment(config),
-                                    series_instance_uid=procedure.series_instance_uid,
-                                    instance_number=number)
-        for number, photo in enumerate(ordered, start=1)]
+    datasets = [_build(photo, item, procedure, config, number)
+                for number, photo in enumerate(ordered, start=1)]
     images = _write(outbox, procedure, datasets, ordered)
     procedure.state = ProcedureState.SENDING
     procedure.ended_at = utcnow()
@@ -230,16 +292,33 @@ def final_step(procedure: Procedure, config: StationConfig) -> Dataset:
     operator = procedure.operator.full_name.split()
     operators_name = "^".join([operator[-1], " ".join(operator[:-1])]).rstrip("^") \
         if operator else ""
-    series = PerformedSeries(
-        series_instance_uid=procedure.series_instance_uid, protocol_name=item.protocol_name,
-        images=tuple((i.sop_class_uid, i.sop_instance_uid) for i in procedure.images),
-        series_description=PROTOCOL_SERIES_DESCRIPTION, operators_name=operators_name[:64],
-        retrieve_ae_title=config.pacs.ae_title or "")
+    series = _performed_series(procedure, item.protocol_name, operators_name[:64],
+                               config.pacs.ae_title or "")
     ended_at = local_time(procedure.ended_at or utcnow(), config.zone)
     if procedure.state == ProcedureState.DISCONTINUING:
         reason = DiscontinuationReason[procedure.discontinuation_reason or "UNSPECIFIED"]
-        return build_step_discontinued(ended_at, [series], reason)
-    return build_step_completed(ended_at, [series])
+        return build_step_discontinued(ended_at, series, reason)
+    return build_step_completed(ended_at, series)
+
+
+def _performed_series(procedure: Procedure, protocol_name: str, operators_name: str,
+                      retrieve_ae_title: str) -> list[PerformedSeries]:
+    """The examination's series for the MPPS: its photographs, and its simulated
+    captures in their own series; a series without images is left out, unless
+    the examination has none at all (a cancelled one)."""
+    simulated = [i for i in procedure.images if i.source.startswith(SIMULATED_SOURCE)]
+    photographs = [i for i in procedure.images if i not in simulated]
+    series = []
+    for uid, description, images in (
+            (procedure.series_instance_uid, PROTOCOL_SERIES_DESCRIPTION, photographs),
+            (simulated_series_uid(procedure), SIMULATED_SERIES_DESCRIPTION, simulated)):
+        if images or (not procedure.images and uid == procedure.series_instance_uid):
+            series.append(PerformedSeries(
+                series_instance_uid=uid, protocol_name=protocol_name,
+                images=tuple((i.sop_class_uid, i.sop_instance_uid) for i in images),
+                series_description=description, operators_name=operators_name,
+                retrieve_ae_title=retrieve_ae_title))
+    return series
 
 
 @dataclass(frozen=True)

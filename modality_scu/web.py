@@ -10,6 +10,7 @@ from flask import current_app
 from pynetdicom import AE
 
 from modality_scu.config import StationConfig
+from modality_scu.holding import HoldingArea
 from modality_scu.outbox import Outbox
 from modality_scu.sender import OutboxSender
 
@@ -27,12 +28,14 @@ class StationContext:
         outbox: the folder of images waiting for the archive.
         sender: the outbox sender (started by the entry point, not by the app).
         ae_factory: makes the AE of each association the pages open.
+        holding: pictures waiting for the technician to check their eyes.
     """
 
     config: StationConfig
     outbox: Outbox
     sender: OutboxSender
     ae_factory: Callable[[], AE]
+    holding: HoldingArea
 
 
 def station() -> StationContext:

@@ -8,6 +8,9 @@
 4. Starts every service of the ``Procfile`` under honcho, waits until each
    answers, and prints where to click, the demo logins and the DIMSE addresses
    a viewer needs. Ctrl-C stops everything; the data stay in the run folder.
+
+The network runs in demo mode (``FOVEA_DEMO=1`` unless the environment says
+otherwise): the station offers simulated capture, which ``make demo`` uses.
 """
 
 from __future__ import annotations
@@ -126,7 +129,8 @@ def banner(env: dict[str, str], run_dir: Path) -> str:
 Fovea is running (data in {run_dir}/, secrets in {run_dir}/secrets.env). Ctrl-C stops it.
 
   EMR (nurses, ophthalmologists)   http://127.0.0.1:5000/   nurse / ophthalmologist / admin
-  Fundus imaging station           http://127.0.0.1:5001/   technician
+  Fundus imaging station           http://127.0.0.1:5001/   technician (demo mode:
+                                                            simulated capture on)
   AI node (run the grading)        http://127.0.0.1:5003/   nurse
   demo password for every login    {password}
 
@@ -149,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, **{k: v for k, v in load_secrets(run_dir / "secrets.env").items()
                             if not os.environ.get(k)}}
     redis_url = env.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
+    env.setdefault("FOVEA_DEMO", "1")  # simulated capture at the station (make demo uses it)
     env.update(FOVEA_RUN_DIR=str(run_dir), FOVEA_REDIS_PORT=str(urlparse(redis_url).port or 6379),
                PYTHONUNBUFFERED="1", FOVEA_LOG_FORMAT=env.get("FOVEA_LOG_FORMAT", "console"))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"

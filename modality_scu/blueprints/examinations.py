@@ -1,9 +1,24 @@
 """One examination: its photographs (upload or simulated capture), its progress,
-cancelling it; and the outbox page of everything still waiting."""
+cancelling it; and the outbox page of everything still waiting.
+
+Before anything is sent, every picture's eye is checked against the image
+(:func:`modality_scu.photographs.laterality_doubt_of`). When one looks like the
+other eye, the pictures wait in the holding area (:mod:`modality_scu.holding`)
+and the page shows each of them with the station's reason: the technician
+sends them as given, moves some to the other eye, swaps right and left, or
+puts them aside. Nothing reaches the outbox before that decision.
+"""
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import io
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
+
+from PIL import Image
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
@@ -18,17 +33,27 @@ from imaging_common.exceptions import DicomInputError
 from imaging_common.logs import get_logger
 from modality_scu.database import session as db_session
 from modality_scu.exceptions import ProcedureError, UploadError
-from modality_scu.forms import AcquisitionForm, CancelForm
+from modality_scu.forms import AcquisitionForm, CancelForm, CsrfForm
+from modality_scu.holding import GivenPicture, HeldSet, decide
 from modality_scu.models import Procedure, ProcedureState
-from modality_scu.monitoring import count_acquisition
+from modality_scu.monitoring import count_acquisition, count_laterality_doubts
 from modality_scu.photographs import (
     EYE_NAMES,
     Photograph,
     default_seed,
+    laterality_doubt_of,
     photograph_from_upload,
+    picture_rgb,
     simulated_photograph,
 )
-from modality_scu.procedures import cancel, item_of, outbox_status, submit
+from modality_scu.procedures import (
+    cancel,
+    check_acquisition,
+    check_open,
+    item_of,
+    outbox_status,
+    submit,
+)
 from modality_scu.web import station
 
 bp = Blueprint("examinations", __name__)
@@ -36,6 +61,8 @@ log = get_logger(__name__)
 
 #: Seconds between reloads of a page whose examination is still sending.
 REFRESH_SECONDS = 3
+#: The longest side of a held picture's thumbnail on the page, in pixels.
+THUMBNAIL_SIZE = 200
 _FIELDS = {Laterality.RIGHT: "right", Laterality.LEFT: "left"}
 
 
@@ -53,9 +80,12 @@ def _render(procedure: Procedure, form: AcquisitionForm | None = None,
         form = AcquisitionForm(seed=default_seed(procedure.accession_number))
     waiting = procedure.state in (ProcedureState.SENDING, ProcedureState.DISCONTINUING)
     reason = procedure.discontinuation_reason
+    held = station().holding.get(procedure.id) \
+        if procedure.state == ProcedureState.IN_PROGRESS else None
     return render_template(
         "examination.html", procedure=procedure, item=item, form=form,
-        cancel_form=CancelForm(), errors=errors or [], eye_names=EYE_NAMES,
+        cancel_form=CancelForm(), check_form=CsrfForm(), errors=errors or [],
+        eye_names=EYE_NAMES, held=held, held_rows=_held_rows(procedure, held),
         cancel_reason=DiscontinuationReason[reason].meaning if reason else "",
         refresh=REFRESH_SECONDS if waiting else None, config=station().config), status
 
@@ -71,47 +101,82 @@ def _read(upload: FileStorage, limit: int) -> bytes:
     return upload.stream.read(limit + 1)
 
 
-def _photographs(form: AcquisitionForm, procedure: Procedure
-                 ) -> tuple[dict[Laterality, list[Photograph]], list[str]]:
-    """Every eye's photographs from the form, and a message for each file refused."""
-    config = station().config
-    patient_id = item_of(procedure).patient.patient_id
-    taken_at = datetime.now(config.zone).replace(tzinfo=None)
-    photos: dict[Laterality, list[Photograph]] = {}
-    errors: list[str] = []
+def _given(form: AcquisitionForm) -> list[GivenPicture]:
+    """Every picture on the form, as given: each eye's files, then its simulated capture."""
+    limit = station().config.max_upload_bytes
+    given = []
     for eye, prefix in _FIELDS.items():
-        found = photos.setdefault(eye, [])
         for upload in request.files.getlist(f"{prefix}_files"):
-            if not upload.filename:
-                continue  # an empty file input
-            try:
-                found.append(photograph_from_upload(
-                    upload.filename, _read(upload, config.max_upload_bytes), eye, patient_id,
-                    config.max_upload_bytes, taken_at))
-            except UploadError as exc:
-                log.warning("upload refused", procedure=procedure.id, reason=exc.reason)
-                errors.append(str(exc))
+            if upload.filename:  # an empty file input has none
+                given.append(GivenPicture(eye, upload.filename, _read(upload, limit)))
         if getattr(form, f"{prefix}_simulate").data:
-            grade = int(getattr(form, f"{prefix}_grade").data)
-            try:
-                found.append(simulated_photograph(eye, grade, int(form.seed.data or 0),
-                                                  taken_at))
-            except UploadError as exc:
-                errors.append(str(exc))
+            given.append(GivenPicture(eye, grade=int(getattr(form, f"{prefix}_grade").data)))
+    return given
+
+
+def _photograph(picture: GivenPicture, patient_id: str, taken_at: datetime,
+                seed: int) -> Photograph:
+    """Raises UploadError."""
+    if picture.grade is not None:
+        photo = simulated_photograph(picture.eye, picture.grade, seed, taken_at)
+    else:
+        photo = photograph_from_upload(picture.name, picture.data, picture.eye, patient_id,
+                                       station().config.max_upload_bytes, taken_at)
+    return dataclasses.replace(photo, note=picture.note)
+
+
+def _photographs(given: Sequence[GivenPicture], procedure: Procedure, taken_at: datetime,
+                 seed: int) -> tuple[dict[Laterality, list[Photograph]], list[str]]:
+    """Every eye's photographs, and a message for each picture refused."""
+    patient_id = item_of(procedure).patient.patient_id
+    photos: dict[Laterality, list[Photograph]] = {eye: [] for eye in _FIELDS}
+    errors: list[str] = []
+    for picture in given:
+        try:
+            photos[picture.eye].append(_photograph(picture, patient_id, taken_at, seed))
+        except UploadError as exc:
+            log.warning("upload refused", procedure=procedure.id, reason=exc.reason)
+            errors.append(str(exc))
     return photos, errors
 
 
-@bp.post("/examinations/<int:procedure_id>/photographs")
-@login_required
-def photographs(procedure_id: int) -> Response | tuple[str, int]:
-    procedure = _procedure(procedure_id)
-    form = AcquisitionForm()
-    if not form.validate_on_submit():
-        return _render(procedure, form, ["Please correct the fields marked below; "
-                                         "nothing was sent."], 422)
-    photos, errors = _photographs(form, procedure)
+def _with_doubts(given: Sequence[GivenPicture], photos: dict[Laterality, list[Photograph]]
+                 ) -> list[GivenPicture]:
+    """The pictures, each with the station's doubt about its eye (if any)."""
+    made = {eye: iter(pictures) for eye, pictures in photos.items()}
+    return [dataclasses.replace(picture, doubt=laterality_doubt_of(next(made[picture.eye])))
+            for picture in given]
+
+
+def _checked(procedure: Procedure, given: Sequence[GivenPicture], taken_at: datetime,
+             seed: int, form: AcquisitionForm | None,
+             check_eyes: bool) -> Response | tuple[str, int]:
+    """Build, check and send the pictures, or show why not; nothing is sent on a doubt."""
+    try:
+        check_open(procedure)
+    except ProcedureError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("examinations.show", procedure_id=procedure.id))
+    photos, errors = _photographs(given, procedure, taken_at, seed)
     if errors:
         return _render(procedure, form, [*errors, "Nothing was sent."], 422)
+    config = station().config
+    try:
+        check_acquisition(photos, procedure.eyes, config)
+    except UploadError as exc:
+        log.warning("upload refused", procedure=procedure.id, reason=exc.reason)
+        return _render(procedure, form, [str(exc), "Nothing was sent."], 422)
+    if check_eyes:
+        pictures = _with_doubts(given, photos)
+        if any(p.doubt for p in pictures):
+            station().holding.hold(procedure.id, pictures, taken_at, seed)
+            count_laterality_doubts(sum(1 for p in pictures if p.doubt))
+            return _render(procedure, form)
+    return _send(procedure, photos, form)
+
+
+def _send(procedure: Procedure, photos: dict[Laterality, list[Photograph]],
+          form: AcquisitionForm | None) -> Response | tuple[str, int]:
     ctx = station()
     try:
         images = submit(db_session(), procedure, photos, ctx.config, ctx.outbox)
@@ -126,11 +191,85 @@ def photographs(procedure_id: int) -> Response | tuple[str, int]:
     except ProcedureError as exc:
         flash(str(exc), "error")
         return redirect(url_for("examinations.show", procedure_id=procedure.id))
+    ctx.holding.discard(procedure.id)
     count_acquisition(images)
     ctx.sender.wake()
     flash(f"{len(images)} photograph(s) queued for {ctx.config.pacs.ae_title}. This page "
           f"shows their progress; the examination completes once the archive has "
           f"committed to every one.", "success")
+    return redirect(url_for("examinations.show", procedure_id=procedure.id))
+
+
+def _thumbnail(photo: Photograph) -> str:
+    """The picture as a small PNG ``data:`` URL, for the technician to look at."""
+    picture = Image.fromarray(picture_rgb(photo, most=4 * THUMBNAIL_SIZE))
+    picture.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _held_rows(procedure: Procedure, held: HeldSet | None) -> list[dict[str, Any]]:
+    """What the page shows of each held picture (a picture that no longer builds is
+    shown without its thumbnail: sending it again says why)."""
+    if held is None:
+        return []
+    patient_id = item_of(procedure).patient.patient_id
+    rows = []
+    for picture in held.pictures:
+        try:
+            thumbnail = _thumbnail(_photograph(picture, patient_id, held.taken_at, held.seed))
+        except UploadError:
+            thumbnail = ""
+        rows.append({"eye": picture.eye.value, "thumbnail": thumbnail, "doubt": picture.doubt,
+                     "name": picture.name or f"simulated capture (severity {picture.grade})"})
+    return rows
+
+
+@bp.post("/examinations/<int:procedure_id>/photographs")
+@login_required
+def photographs(procedure_id: int) -> Response | tuple[str, int]:
+    procedure = _procedure(procedure_id)
+    form = AcquisitionForm()
+    if not form.validate_on_submit():
+        return _render(procedure, form, ["Please correct the fields marked below; "
+                                         "nothing was sent."], 422)
+    taken_at = datetime.now(station().config.zone).replace(tzinfo=None)
+    return _checked(procedure, _given(form), taken_at, int(form.seed.data or 0), form,
+                    check_eyes=True)
+
+
+@bp.post("/examinations/<int:procedure_id>/photographs/checked")
+@login_required
+def checked(procedure_id: int) -> Response | tuple[str, int]:
+    """The technician's decision on held pictures: send them with the eyes chosen
+    (as given, or some moved), or swap right and left and send."""
+    procedure = _procedure(procedure_id)
+    held = station().holding.get(procedure.id)
+    if not CsrfForm().validate_on_submit() or held is None \
+            or request.form.get("token") != held.token:
+        flash("These photographs were sent or put aside already; nothing was sent now.",
+              "error")
+        return redirect(url_for("examinations.show", procedure_id=procedure.id))
+    try:
+        pictures = decide(held, request.form)
+    except ValueError as exc:
+        return _render(procedure, None, [str(exc), "Nothing was sent."], 422)
+    log.info("laterality check decided", procedure=procedure.id,
+             action=request.form.get("action"),
+             moved=sum(1 for p, q in zip(held.pictures, pictures) if p.eye != q.eye))
+    return _checked(procedure, pictures, held.taken_at, held.seed, None, check_eyes=False)
+
+
+@bp.post("/examinations/<int:procedure_id>/photographs/aside")
+@login_required
+def put_aside(procedure_id: int) -> Response:
+    """Forget the held pictures: nothing is sent; the technician uploads again."""
+    procedure = _procedure(procedure_id)
+    if CsrfForm().validate_on_submit():
+        station().holding.discard(procedure.id)
+        flash("The photographs were put aside; nothing was sent. Upload the right ones.",
+              "success")
     return redirect(url_for("examinations.show", procedure_id=procedure.id))
 
 
@@ -147,6 +286,7 @@ def cancel_examination(procedure_id: int) -> Response:
     except ProcedureError as exc:
         flash(str(exc), "error")
         return redirect(url_for("examinations.show", procedure_id=procedure.id))
+    station().holding.discard(procedure.id)
     station().sender.wake()
     flash("Examination cancelled; the worklist is being told (MPPS DISCONTINUED).", "success")
     return redirect(url_for("examinations.show", procedure_id=procedure.id))

@@ -255,14 +255,33 @@ def load_examination(app: Flask, procedure_id: int) -> Procedure:
 # -- pictures ------------------------------------------------------------------------
 
 def fundus_like(seed: int = 0, size: tuple[int, int] = (240, 320)) -> np.ndarray:
-    """An RGB picture with a bright disc on a dark ground (not a real eye)."""
+    """An RGB picture with an orange disc on a dark ground (not a real eye).
+
+    A bright spot sits in its centre, like the optic disc of a disc-centred
+    photograph, so the station's laterality check never tells its eye: it
+    fits either slot. :func:`real_photograph` gives a real eye where one is needed.
+    """
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:size[0], 0:size[1]]
-    disc = ((y - size[0] / 2) ** 2 + (x - size[1] / 2) ** 2) < (min(size) * 0.45) ** 2
+    from_centre = (y - size[0] / 2) ** 2 + (x - size[1] / 2) ** 2
     pixels = np.zeros((*size, 3), np.uint8)
-    pixels[disc] = (180, 70, 30)
+    pixels[from_centre < (min(size) * 0.45) ** 2] = (180, 70, 30)
+    pixels[from_centre < (min(size) * 0.06) ** 2] = (235, 190, 110)
     pixels += rng.integers(0, 24, pixels.shape, dtype=np.uint8)
     return pixels
+
+
+#: Real photographs (never committed): ../shared/data/fundus-dr600, both eyes labelled.
+DR600 = Path(__file__).resolve().parents[3] / "shared" / "data" / "fundus-dr600"
+
+
+def real_photograph(eye: str, patient: str = "002") -> bytes:
+    """A real fundus photograph of the ``eye`` (``R`` or ``L``) of a fundus-dr600
+    patient, as its JPEG file; the test is skipped where the set is absent."""
+    path = DR600 / "images_512" / f"p{patient}_{eye}.jpg"
+    if not path.is_file():
+        pytest.skip(f"no real photographs at {DR600} (see ../shared/data/README.md)")
+    return path.read_bytes()
 
 
 def encoded(pixels: np.ndarray, fmt: str, **options: Any) -> bytes:

@@ -1,7 +1,9 @@
 """A technician in real headless Chromium: log in, pick the patient from today's
 worklist, give a wrong file then the right photographs, and watch them reach the
-archive until the examination completes; use the simulated capture, and cancel an
-examination (each page pictured for the README by ``make screenshots``).
+archive until the examination completes; use the simulated capture (demo mode),
+and cancel an examination; give a swapped pair of real photographs and swap them
+back after the station's warning; see no simulated capture outside demo mode
+(each page pictured for the README by ``make screenshots``).
 
 Needs Playwright and Debian's ``chromium`` package; skips with a message where
 either is missing.
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydicom import dcmread
 from werkzeug.serving import make_server
 
 from modality_scu.database import database
@@ -29,6 +32,7 @@ from .conftest import (
     fundus_like,
     jpeg,
     make_station,
+    real_photograph,
     running_pacs,
     station_config,
     write_network,
@@ -47,6 +51,17 @@ def peers(tmp_path: Path) -> Iterator[Peers]:
 
 @pytest.fixture
 def page(tmp_path: Path, peers: Peers) -> Iterator[Any]:
+    """The station of a network in demo mode (as ``make run`` starts it)."""
+    yield from _browse(tmp_path, peers, demo=True)
+
+
+@pytest.fixture
+def plain_page(tmp_path: Path, peers: Peers) -> Iterator[Any]:
+    """The station of a network not in demo mode (as in production)."""
+    yield from _browse(tmp_path, peers, demo=False)
+
+
+def _browse(tmp_path: Path, peers: Peers, demo: bool) -> Iterator[Any]:
     """The station behind a real HTTP server with its sender running, the archive up,
     and a browser on its pages."""
     if CHROMIUM is None:
@@ -54,7 +69,8 @@ def page(tmp_path: Path, peers: Peers) -> Iterator[Any]:
     pacs_port = free_port()
     network = write_network(tmp_path / "network.toml", pacs_port, peers.worklist_port,
                             emr_port=peers.emr_port)
-    app = make_station(station_config(network, tmp_path / "station"))
+    app = make_station(station_config(network, tmp_path / "station",
+                                      **({"FOVEA_DEMO": "1"} if demo else {})))
     context(app).sender.start()
     # The archive binds its port before anything else may take it.
     with running_pacs(network, tmp_path / "pacs", pacs_port):
@@ -114,7 +130,7 @@ def test_technician_photographs_a_patient_from_the_worklist(page: Any, peers: Pe
 
 
 def test_technician_uses_the_simulated_capture_and_cancels_an_examination(
-        page: Any, peers: Peers) -> None:
+        page: Any, peers: Peers, tmp_path: Path) -> None:
     simulated, cancelled = peers.schedule(laterality="right"), peers.schedule(laterality="left")
     p, expect = page, sync_api.expect
     _log_in(p)
@@ -123,6 +139,16 @@ def test_technician_uses_the_simulated_capture_and_cancels_an_examination(
     right.get_by_label("Simulated capture of the right eye").check()
     right.get_by_label("Simulated severity").select_option("2")
     expect(p.get_by_role("group", name="Left eye (OS): not ordered")).to_be_visible()
+    photo = tmp_path / "od.jpg"
+    photo.write_bytes(jpeg(5))
+    right.get_by_label("Photographs of the right eye (OD)").set_input_files(str(photo))
+    p.get_by_role("button", name="Send the photographs").click()
+    expect(p.get_by_text("The right eye (OD) has both a simulated capture and uploaded "
+                         "photographs")).to_be_visible()
+    expect(p.get_by_text("Nothing was sent.")).to_be_visible()
+    right.get_by_label("Photographs of the right eye (OD)").set_input_files([])
+    right.get_by_label("Simulated capture of the right eye").check()
+    right.get_by_label("Simulated severity").select_option("2")
     p.get_by_role("button", name="Send the photographs").click()
     expect(p.get_by_text("1 photograph(s) queued for FOVEA_PACS")).to_be_visible()
     expect(p.get_by_text("COMPLETED sent, listing 1 image(s)")).to_be_visible(timeout=20000)
@@ -140,6 +166,49 @@ def test_technician_uses_the_simulated_capture_and_cancels_an_examination(
     screenshot(p, "station-08-cancelled")
     assert peers.order_state(simulated.id)[0] == "acquired"
     assert peers.order_state(cancelled.id)[0] == "discontinued"
+
+
+def test_a_swapped_pair_is_caught_before_sending_and_swapped_back(
+        page: Any, peers: Peers, tmp_path: Path) -> None:
+    order = peers.schedule()
+    given_right, given_left = tmp_path / "first.jpg", tmp_path / "second.jpg"
+    given_right.write_bytes(real_photograph("L"))  # the left eye's photograph, as the right
+    given_left.write_bytes(real_photograph("R"))
+    p, expect = page, sync_api.expect
+    _log_in(p)
+    _start(p, order.accession_number)
+    p.get_by_label("Photographs of the right eye (OD)").set_input_files(str(given_right))
+    p.get_by_label("Photographs of the left eye (OS)").set_input_files(str(given_left))
+    p.get_by_role("button", name="Send the photographs").click()
+    expect(p.get_by_role("heading", name="Check the eyes before sending")).to_be_visible()
+    warning = p.get_by_role("alert")
+    expect(warning).to_contain_text("2 photograph(s) look like the other eye.")
+    expect(warning).to_contain_text("Nothing has been sent.")
+    rows = p.locator("table.held tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("given as the right eye, but it looks like a left eye")
+    expect(rows.nth(0).get_by_role("img")).to_be_visible()
+    expect(p.get_by_label("Send first.jpg as")).to_have_value("R")
+    screenshot(p, "station-09-laterality-check")
+    p.get_by_role("button", name="Swap right and left, then send").click()
+    expect(p.get_by_text("2 photograph(s) queued for FOVEA_PACS")).to_be_visible()
+    expect(p.get_by_text("COMPLETED sent, listing 2 image(s)")).to_be_visible(timeout=20000)
+    stored = {ds.ImageLaterality: ds for ds in map(dcmread, (tmp_path / "pacs").rglob("*.dcm"))}
+    assert set(stored) == {"R", "L"}
+    assert stored["L"].ImageComments.startswith("Laterality set by the technician: given as "
+                                                "the right eye, sent as the left eye")
+    assert peers.order_state(order.id)[0] == "acquired"
+
+
+def test_outside_demo_mode_there_is_no_simulated_capture(plain_page: Any, peers: Peers) -> None:
+    order = peers.schedule()
+    p, expect = plain_page, sync_api.expect
+    _log_in(p)
+    _start(p, order.accession_number)
+    expect(p.get_by_label("Photographs of the right eye (OD)")).to_be_visible()
+    expect(p.get_by_text("Simulated capture")).to_have_count(0)
+    expect(p.get_by_label("Simulated severity")).to_have_count(0)
+    expect(p.get_by_label("Simulation seed")).to_have_count(0)
 
 
 def _log_in(p: Any, picture: str | None = None) -> None:

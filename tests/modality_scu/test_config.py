@@ -76,3 +76,18 @@ def test_backoff_doubles_up_to_its_maximum() -> None:
     assert policy.delay(10_000) == 60
     with pytest.raises(ConfigError):
         RetryPolicy(first=0)
+
+
+def test_simulated_capture_needs_demo_mode_and_never_runs_in_production(tmp_path: Path) -> None:
+    assert not load_config(["--data-dir", str(tmp_path)], environ={}).demo
+    assert load_config(["--data-dir", str(tmp_path)], environ={"FOVEA_DEMO": "1"}).demo
+    network = write_network(tmp_path / "network.toml", free_port(), free_port(),
+                            station="demo = true")
+    assert load_config(["--config", str(network), "--data-dir", str(tmp_path)], environ={}).demo
+    assert not load_config(["--config", str(network), "--data-dir", str(tmp_path)],
+                           environ={"FOVEA_DEMO": "no"}).demo
+    with pytest.raises(ConfigError, match="not a yes/no value"):
+        load_config(["--data-dir", str(tmp_path)], environ={"FOVEA_DEMO": "perhaps"})
+    with pytest.raises(ConfigError, match="not allowed in production"):
+        load_config(["--environment", "production"],
+                    environ={"FOVEA_SECRET_KEY": "s" * 40, "FOVEA_DEMO": "1"})

@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from flask import Flask
 
+from modality_scu import StationConfig
 from modality_scu.models import ImageState, utcnow
 from tests.scrape import Samples, parse, value
 
@@ -18,9 +20,16 @@ from .conftest import (
     load_examination,
     running_pacs,
     started_examination,
+    station_config,
 )
 
 SENT = "fovea_station_images_sent_total"
+
+
+@pytest.fixture
+def config(network: Path, tmp_path: Path) -> StationConfig:
+    """In demo mode: the acquisition below is a simulated capture."""
+    return station_config(network, tmp_path / "station", FOVEA_DEMO="1")
 
 
 def _scrape(app: Flask) -> Samples:

@@ -276,20 +276,6 @@ def test_cancelling_an_examination(app: Flask, auth: AuthActions, exam: int,
     assert _outbox_files(app) == []
 
 
-def test_simulated_capture_of_both_eyes(app: Flask, auth: AuthActions, exam: int) -> None:
-    response = _send(auth, exam, right_simulate="y", right_grade="3", left_simulate="y",
-                     left_grade="0", seed="1234")
-    assert response.status_code == 302, response.text
-    files = _outbox_files(app)
-    assert len(files) == 2
-    for path in files:
-        assert dciodvfy_errors(path) == []
-        assert dcmread(path).file_meta.TransferSyntaxUID == JPEGBaseline8Bit
-    sources = [i.source for i in load_examination(app, exam).images]
-    assert sources == ["simulated capture (severity 3, seed 1234)",
-                       "simulated capture (severity 0, seed 1234)"]
-
-
 def _multipage_tiff() -> bytes:
     buffer = io.BytesIO()
     first, second = (Image.fromarray(fundus_like(n)) for n in (22, 23))

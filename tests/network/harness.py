@@ -130,6 +130,7 @@ class LocalNetwork:
                     "FOVEA_REDIS_PORT": str(self.redis_port),
                     "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
                     "FOVEA_LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1",
+                    "FOVEA_DEMO": "1",  # as make run: the screening uses simulated capture
                     "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
                             f"{os.environ.get('PATH', '')}"}
         self.commands = procfile()
