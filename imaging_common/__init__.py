@@ -17,6 +17,8 @@
   for a Flask app.
 - :mod:`~imaging_common.codes`: coded concepts (SNOMED CT, DCM).
 - :mod:`~imaging_common.builders`: builders of the DICOM objects Fovea writes.
+- :mod:`~imaging_common.laterality`: which eye a fundus photograph shows (optic disc side).
+- :mod:`~imaging_common.simulation`: marking and recognising a simulated capture.
 - :mod:`~imaging_common.exceptions`: the exception hierarchy.
 """
 
