@@ -1,7 +1,7 @@
 """A technician in real headless Chromium: log in, pick the patient from today's
 worklist, give a wrong file then the right photographs, and watch them reach the
 archive until the examination completes; use the simulated capture (demo mode),
-and cancel an examination; give a swapped pair of real photographs and swap them
+and cancel an examination; give a swapped pair of (synthetic) photographs and swap them
 back after the station's warning; see no simulated capture outside demo mode
 (each page pictured for the README by ``make screenshots``).
 
@@ -22,6 +22,7 @@ from pydicom import dcmread
 from werkzeug.serving import make_server
 
 from modality_scu.database import database
+from modality_scu.synthetic import synthetic_jpeg
 from tests.screenshots import screenshot
 
 from .conftest import (
@@ -32,7 +33,6 @@ from .conftest import (
     fundus_like,
     jpeg,
     make_station,
-    real_photograph,
     running_pacs,
     station_config,
     write_network,
@@ -172,8 +172,10 @@ def test_a_swapped_pair_is_caught_before_sending_and_swapped_back(
         page: Any, peers: Peers, tmp_path: Path) -> None:
     order = peers.schedule()
     given_right, given_left = tmp_path / "first.jpg", tmp_path / "second.jpg"
-    given_right.write_bytes(real_photograph("L"))  # the left eye's photograph, as the right
-    given_left.write_bytes(real_photograph("R"))
+    # Synthetic pictures with an optic disc (the check reads real ones as well:
+    # tests/modality_scu/test_laterality_check.py); real photographs never go into a screenshot.
+    given_right.write_bytes(synthetic_jpeg(seed=5, grade=0, laterality="L", size=512))
+    given_left.write_bytes(synthetic_jpeg(seed=6, grade=0, laterality="R", size=512))
     p, expect = page, sync_api.expect
     _log_in(p)
     _start(p, order.accession_number)
