@@ -138,6 +138,11 @@ NOT_ASSESSED = Code("NOT-ASSESSED", "99FOVEA", "Not assessed")
 DECIDES_EYE = Code("EYE-DECISIVE", "99FOVEA", "Photograph deciding the eye's finding")
 LATERALITY_DOUBT = Code("LATERALITY-DOUBT", "99FOVEA", "Laterality doubt")
 
+#: A photograph graded that is a simulated capture (:mod:`imaging_common.simulation`):
+#: the concept name of a TEXT item saying so. Local: no standard concept names a
+#: synthetic picture standing in for a photograph.
+SIMULATED_IMAGE = Code("SIMULATED-IMAGE", "99FOVEA", "Simulated image")
+
 #: Image quality of the photograph graded: the concept name (CID 6016) and its
 #: values from CID 3114 Image Quality, "good" for gradable, "unusable" for not.
 IMAGE_QUALITY = Code("111101", "DCM", "Image Quality")
@@ -198,6 +203,7 @@ __all__ += [
     "REPEAT_FUNDUS_PHOTOGRAPHY",
     "RETINA",
     "RIGHT",
+    "SIMULATED_IMAGE",
     "SOURCE_IMAGE_FOR_PROCESSING",
     "UNUSABLE_IMAGE_QUALITY",
     "YES",

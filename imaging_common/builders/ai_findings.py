@@ -32,6 +32,7 @@ from pydicom.uid import UID
 from imaging_common.builders.ophthalmic import Laterality
 from imaging_common.codes import ICDR_GRADES, PROCESSING_EQUIPMENT, Code
 from imaging_common.exceptions import DicomInputError, MissingAttributeError
+from imaging_common.simulation import is_simulated
 from imaging_common.uids import (
     IMPLEMENTATION_CLASS_UID,
     IMPLEMENTATION_VERSION_NAME,
@@ -45,6 +46,7 @@ __all__ = [
     "GRADE_WORDS",
     "RESEARCH_ONLY_NOTICE",
     "ResultKind",
+    "SIMULATED_IMAGE_NOTICE",
     "capture_instance_uid",
     "coded",
     "contributing_equipment",
@@ -59,6 +61,10 @@ RESEARCH_ONLY_NOTICE = (
     "RESEARCH USE ONLY - NOT FOR CLINICAL USE. Produced by an AI model that has "
     "not been cleared for diagnosis; a clinician must review every result."
 )
+
+#: What the results say of a photograph that is a simulated capture
+#: (:mod:`imaging_common.simulation`), after "Simulated image: ".
+SIMULATED_IMAGE_NOTICE = "synthetic, not a photograph of the patient"
 
 #: The ICDR severity levels in words, by grade, as a person reads them.
 GRADE_WORDS = (
@@ -172,6 +178,9 @@ class EyeFinding:
         decisive: whether this photograph gives the eye its finding.
         laterality_doubt: why the photograph may show the other eye; empty
             when there is no doubt.
+
+    Whether the photograph is a simulated capture is read from its own
+    markers (:attr:`simulated`), so that no result can leave it unsaid.
 
     Raises:
         DicomInputError: a value is out of range, an ungradable photograph
@@ -290,6 +299,12 @@ class EyeFinding:
     @property
     def gradable(self) -> bool:
         return self.grade is not None
+
+    @property
+    def simulated(self) -> bool:
+        """Whether the photograph is a simulated capture, not a photograph of the patient
+        (:func:`imaging_common.simulation.is_simulated`)."""
+        return is_simulated(self.source)
 
     @property
     def assesses_dme(self) -> bool:

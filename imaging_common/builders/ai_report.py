@@ -23,8 +23,10 @@ graded and reported; one decides the eye)::
      |       |  yes/no, or "not assessed" by a model without an oedema output;
      |       |  image quality; whether this photograph decides the eye; for an
      |       |  ungradable photograph "repeat fundus photography"
-     |       +- Text: the reasons an ungradable photograph must be repeated,
-     |          a doubt that the photograph shows the eye it is labelled with
+     |       +- Text: "Simulated image" when the photograph is a simulated
+     |          capture (synthetic, not a photograph of the patient), the
+     |          reasons an ungradable photograph must be repeated, a doubt that
+     |          the photograph shows the eye it is labelled with
      +- Qualitative Evaluations: the research-use-only notice, as text
 
 The document is complete but unverified and preliminary (PS3.3 C.17.2): an
@@ -45,6 +47,7 @@ from pydicom.sr.codedict import codes as sr_codes
 
 from imaging_common.builders.ai_findings import (
     RESEARCH_ONLY_NOTICE,
+    SIMULATED_IMAGE_NOTICE,
     AlgorithmIdentity,
     EyeFinding,
     ResultKind,
@@ -83,6 +86,7 @@ from imaging_common.codes import (
     REPEAT_FUNDUS_PHOTOGRAPHY,
     RETINA,
     RIGHT,
+    SIMULATED_IMAGE,
     UNUSABLE_IMAGE_QUALITY,
     YES,
 )
@@ -240,7 +244,8 @@ def _photograph_group(finding: EyeFinding, name: str, algorithm: AlgorithmIdenti
         qualitative_evaluations=_evaluations(finding),
         source_images=[hd.sr.SourceImageForMeasurementGroup.from_source_image(finding.source)],
     )
-    texts = [(REASON_FOR_REPEATING_ACQUISITION, reason) for reason in finding.quality_reasons]
+    texts = [(SIMULATED_IMAGE, SIMULATED_IMAGE_NOTICE)] if finding.simulated else []
+    texts += [(REASON_FOR_REPEATING_ACQUISITION, reason) for reason in finding.quality_reasons]
     if finding.laterality_doubt:
         texts.append((LATERALITY_DOUBT, finding.laterality_doubt))
     for concept, value in texts:

@@ -1,12 +1,13 @@
 """The heat map capture: a Secondary Capture Image of one graded photograph.
 
 The picture is the photograph with the model's heat map already blended over
-it; this module burns the result into its lower edge (the grade in words, the
-model's confidence, the node's referral decision with its probability and
-threshold, macular oedema or "not assessed", whether another photograph of
-the eye decides it, a laterality doubt, the model and "NOT FOR CLINICAL
-USE"), so that any viewer shows what the SR says, and wraps it as a Secondary
-Capture Image (PS3.3 A.8.1). There is one capture per photograph graded:
+it; this module burns the result into its lower edge ("SIMULATED image" first
+when the photograph is a simulated capture, the grade in words, the model's
+confidence, the node's referral decision with its probability and threshold,
+macular oedema or "not assessed", whether another photograph of the eye
+decides it, a laterality doubt, the model and "NOT FOR CLINICAL USE"), so that
+any viewer shows what the SR says, and wraps it as a Secondary Capture Image
+(PS3.3 A.8.1). There is one capture per photograph graded:
 
 - Conversion Type WSD (workstation), Burned In Annotation YES, Image
   Laterality of the eye, Image Comments with the burned-in lines as text and
@@ -39,6 +40,7 @@ from pydicom.sequence import Sequence
 from imaging_common.builders.ai_findings import (
     GRADE_WORDS,
     RESEARCH_ONLY_NOTICE,
+    SIMULATED_IMAGE_NOTICE,
     AlgorithmIdentity,
     EyeFinding,
     ResultKind,
@@ -50,12 +52,15 @@ from imaging_common.builders.ai_findings import (
 from imaging_common.codes import ANATOMIC_REGION_EYE, SOURCE_IMAGE_FOR_PROCESSING
 from imaging_common.exceptions import DicomInputError
 
-__all__ = ["build_heatmap_capture", "burn_in_result", "caption_lines"]
+__all__ = ["SIMULATED_LINE", "build_heatmap_capture", "burn_in_result", "caption_lines"]
 
 #: Series Description of the capture series (LO, at most 64 characters).
 CAPTURE_SERIES_DESCRIPTION = "AI DR heat maps - research use only"
 #: The last line burned in. ASCII only: Pillow's bundled font has no dashes.
 NOT_FOR_CLINICAL_USE = "NOT FOR CLINICAL USE - research only"
+#: The first line of the capture of a simulated capture: burned in, and so the
+#: start of its Image Comments.
+SIMULATED_LINE = f"SIMULATED image: {SIMULATED_IMAGE_NOTICE}"
 #: The smallest picture, in pixels a side, that the caption can be read on.
 MIN_SIDE = 64
 #: The longest line of free text burned in (a laterality doubt is cut there).
@@ -134,8 +139,9 @@ def _derivation(capture: Dataset, finding: EyeFinding, algorithm: AlgorithmIdent
     # program that cannot read pixels; the notice last, as on the picture.
     lines = caption_lines(finding, algorithm)[:-1]
     capture.ImageComments = "\n".join([*lines, RESEARCH_ONLY_NOTICE])
+    photograph = "a simulated capture" if finding.simulated else "the photograph"
     capture.DerivationDescription = (
-        f"Heat map of {algorithm.label} blended over the photograph; result burned in")[:1024]
+        f"Heat map of {algorithm.label} blended over {photograph}; result burned in")[:1024]
     reference = Dataset()
     reference.ReferencedSOPClassUID = source.SOPClassUID
     reference.ReferencedSOPInstanceUID = source.SOPInstanceUID
@@ -157,16 +163,18 @@ def caption_lines(finding: EyeFinding, algorithm: AlgorithmIdentity) -> list[str
 
     The referral line carries the node's decision as made (with its
     probability, threshold and borderline flag); nothing here decides again.
+    A simulated capture's result starts with :data:`SIMULATED_LINE`.
     """
     eye = _EYES[finding.laterality]
+    lines = [SIMULATED_LINE] if finding.simulated else []
     if finding.grade is None:
         reasons = "; ".join(" ".join(reason.split()) for reason in finding.quality_reasons)
         reasons = reasons or "image quality too low"
-        lines = [f"{eye}: UNGRADABLE - re-image", f"Quality: {reasons}"]
+        lines += [f"{eye}: UNGRADABLE - re-image", f"Quality: {reasons}"]
     else:
-        lines = [f"{eye}: {GRADE_WORDS[finding.grade]} (ICDR grade {finding.grade})",
-                 f"Confidence {finding.confidence:.0%}, {_referral_words(finding)}",
-                 _oedema_words(finding)]
+        lines += [f"{eye}: {GRADE_WORDS[finding.grade]} (ICDR grade {finding.grade})",
+                  f"Confidence {finding.confidence:.0%}, {_referral_words(finding)}",
+                  _oedema_words(finding)]
     if not finding.decisive:
         lines.append("Another photograph of this eye decides its finding")
     if finding.laterality_doubt:
@@ -211,7 +219,8 @@ def burn_in_result(overlay_rgb: np.ndarray, finding: EyeFinding,
     annotated = Image.alpha_composite(picture.convert("RGBA"), band).convert("RGB")
     draw = ImageDraw.Draw(annotated)
     for number, line in enumerate(lines):
-        colour = (255, 220, 0) if line is lines[-1] else (255, 255, 255)
+        warning = line is lines[-1] or line == SIMULATED_LINE
+        colour = (255, 220, 0) if warning else (255, 255, 255)
         draw.text((margin, band_top + margin + number * line_height), line,
                   fill=colour, font=font)
     return np.asarray(annotated, dtype=np.uint8).copy()

@@ -33,8 +33,9 @@ from imaging_common.builders import (
     build_heatmap_capture,
     build_ophthalmic_photograph,
 )
-from imaging_common.builders.heatmap_capture import caption_lines
+from imaging_common.builders.heatmap_capture import SIMULATED_LINE, caption_lines
 from imaging_common.exceptions import DicomInputError
+from imaging_common.simulation import mark_simulated
 from imaging_common.uids import derived_uid, new_uid
 from tests.conftest import require_tool
 
@@ -364,6 +365,33 @@ def test_a_laterality_doubt_is_recorded_as_text(tmp_path: Path, right: EyeFindin
     line = [x for x in caption_lines(long, ALGORITHM) if x.startswith("Laterality")][0]
     assert len(line) <= 80 and line.endswith("...")
     _write_and_verify(build_heatmap_capture(finding, overlay, ALGORITHM), tmp_path / "sc.dcm")
+
+
+def test_a_simulated_capture_is_said_to_be_one_in_the_report_and_its_capture(
+        tmp_path: Path, right: EyeFinding, left: EyeFinding, overlay: np.ndarray) -> None:
+    """Read from the photograph's own markers: the SR's group and the capture say so."""
+    simulated = replace(right, source=mark_simulated(copy.deepcopy(right.source),
+                                                     "ICDR severity 2, seed 7"))
+    assert simulated.simulated and not right.simulated and not left.simulated
+    report = _write_and_verify(build_dr_report([simulated, left], ALGORITHM),
+                               tmp_path / "sr.dcm")
+    right_group, left_group = _named(report, "Measurement Group")
+    (item,) = _named(right_group, "Simulated image")
+    assert (item.ValueType, item.TextValue) == ("TEXT", "synthetic, not a photograph of the "
+                                                "patient")
+    assert item.ConceptNameCodeSequence[0].CodeValue == "SIMULATED-IMAGE"
+    assert _named(left_group, "Simulated image") == []
+    lines = caption_lines(simulated, ALGORITHM)
+    assert lines[0] == SIMULATED_LINE == (
+        "SIMULATED image: synthetic, not a photograph of the patient")
+    assert lines[1].startswith("Right eye: Moderate")
+    assert SIMULATED_LINE not in caption_lines(right, ALGORITHM)
+    capture = _write_and_verify(build_heatmap_capture(simulated, overlay, ALGORITHM),
+                                tmp_path / "sc.dcm")
+    assert capture.ImageComments.startswith(SIMULATED_LINE)
+    assert "simulated capture" in capture.DerivationDescription
+    assert not np.array_equal(capture.pixel_array,
+                              build_heatmap_capture(right, overlay, ALGORITHM).pixel_array)
 
 
 def test_finding_repr_shows_no_patient_data(right: EyeFinding) -> None:
