@@ -157,6 +157,9 @@ def _image_schema(for_input: bool) -> dict[str, Any]:
         **_assessment_properties(),
         "laterality_doubt": _nullable({"type": "string", "maxLength": 1024}, (
             "why the photograph may show the other eye than its Image Laterality")),
+        "simulated": {"type": "boolean", "default": False, "description": (
+            "a simulated capture (a synthetic picture drawn in demo mode and marked so in "
+            "DICOM), not a photograph of the patient: the report says so")},
         "sc_sop_instance_uid": _nullable(_UID, "this photograph's Secondary Capture"),
     }
     if for_input:

@@ -9,7 +9,9 @@ reasons an ungradable eye must be re-imaged. An ungradable eye has no
 probabilities and an unknown (null) referral. ``images`` lists every
 photograph graded, each with its own finding and picture (the heat map over a
 gradable photograph, the photograph itself for an ungradable one); the one
-named ``decisive`` gives the eye its finding.
+named ``decisive`` gives the eye its finding. A photograph that is a
+simulated capture (a synthetic picture of the station's demo mode, marked in
+DICOM) says ``simulated: true``; absent, it is false.
 
 :func:`parse_result` raises :class:`~emr.exceptions.ValidationError` naming
 each bad field (``eyes[0].images[1].grade``) and changes nothing.
@@ -76,6 +78,7 @@ class ImageInput:
     laterality_doubt: str
     sc_sop_instance_uid: str | None
     picture: bytes | None = field(default=None, repr=False)
+    simulated: bool = False
 
 
 @dataclass(frozen=True)
@@ -286,6 +289,9 @@ def _image(item: Any, at: str, limit: int, errors: _Errors) -> ImageInput | None
     errors.check(doubt is None or (isinstance(doubt, str) and len(doubt) <= DOUBT_LIMIT),
                  f"{at}.laterality_doubt", f"null, or a reason of at most {DOUBT_LIMIT} "
                  "characters")
+    simulated = item.get("simulated", False)
+    errors.check(isinstance(simulated, bool), f"{at}.simulated",
+                 "true for a simulated capture (not a photograph of the patient), else false")
     kind, other = (("heatmap_png", "photograph_png") if assessment.grade is not None
                    else ("photograph_png", "heatmap_png"))
     errors.check(item.get(other) is None, f"{at}.{other}",
@@ -296,7 +302,8 @@ def _image(item: Any, at: str, limit: int, errors: _Errors) -> ImageInput | None
         laterality_doubt=" ".join(doubt.split()) if isinstance(doubt, str) else "",
         sc_sop_instance_uid=_optional_uid(item.get("sc_sop_instance_uid"),
                                           f"{at}.sc_sop_instance_uid", errors),
-        picture=_png(item.get(kind), f"{at}.{kind}", limit, errors))
+        picture=_png(item.get(kind), f"{at}.{kind}", limit, errors),
+        simulated=simulated is True)
 
 
 def _images(item: Mapping[str, Any], at: str, limit: int,

@@ -7,7 +7,8 @@ The order must be *AI running*; storing the result moves it to *AI done*.
 
 The body is validated by :mod:`emr.result_input`; each eye is stored with the
 AI node's referral decision as posted (never derived from the grade here),
-and every photograph with its own finding and picture.
+and every photograph with its own finding and picture, and whether it is a
+simulated capture.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def _image_row(image: ImageInput) -> EyeImage:
         sop_instance_uid=image.sop_instance_uid, decisive=image.decisive,
         **_assessment_columns(image.assessment),
         quality_reasons=list(image.assessment.quality_reasons),
-        laterality_doubt=image.laterality_doubt, sc_sop_instance_uid=image.sc_sop_instance_uid,
+        laterality_doubt=image.laterality_doubt, simulated=image.simulated,
+        sc_sop_instance_uid=image.sc_sop_instance_uid,
         picture=image.picture, picture_media_type="image/png" if image.picture else "")
 
 

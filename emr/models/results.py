@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (JSON, Boolean, Enum, Float, ForeignKey, Integer, LargeBinary,
-                        String, Text, UniqueConstraint)
+                        String, Text, UniqueConstraint, false)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from emr.grading import DrGrade, Finding, ImageQuality
@@ -54,6 +54,11 @@ class AiResult(Base):
     def eye(self, laterality: str) -> EyeResult | None:
         """The result for ``R`` or ``L``, if graded."""
         return next((e for e in self.eyes if e.laterality == laterality), None)
+
+    @property
+    def simulated(self) -> bool:
+        """Whether any photograph graded is a simulated capture, not a photograph."""
+        return any(eye.simulated_images for eye in self.eyes)
 
 
 def _quality_type() -> Enum:
@@ -144,6 +149,11 @@ class EyeResult(Base):
         return [image for image in self.images if not image.decisive]
 
     @property
+    def simulated_images(self) -> list[EyeImage]:
+        """The photographs that are simulated captures (synthetic pictures)."""
+        return [image for image in self.images if image.simulated]
+
+    @property
     def laterality_doubts(self) -> list[str]:
         """Every photograph's laterality doubt."""
         return [image.laterality_doubt for image in self.images if image.laterality_doubt]
@@ -173,6 +183,8 @@ class EyeImage(Base):
 
     ``picture`` is the heat map over the photograph when it was gradable, the
     photograph itself when not (so the reader sees why it must be re-taken).
+    ``simulated`` marks a synthetic picture, which the report must say is no
+    photograph of the patient.
     """
 
     __tablename__ = "eye_images"
@@ -194,6 +206,9 @@ class EyeImage(Base):
     quality_scores: Mapped[dict[str, float] | None] = mapped_column(NULLABLE_JSON)
     quality_reasons: Mapped[list[str]] = mapped_column(JSON)
     laterality_doubt: Mapped[str] = mapped_column(Text, default="")
+    #: A simulated capture (the station's demo mode), not a photograph of the
+    #: patient: the AI node read its DICOM markers (imaging_common.simulation).
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     sc_sop_instance_uid: Mapped[str | None] = mapped_column(String(64))
     picture: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     picture_media_type: Mapped[str] = mapped_column(String(32), default="")
@@ -219,6 +234,7 @@ class EyeImage(Base):
             "maculopathy": self.maculopathy, "image_quality": self.image_quality.value,
             "quality": self.quality_scores, "quality_reasons": self.quality_reasons,
             "laterality_doubt": self.laterality_doubt or None,
+            "simulated": self.simulated,
             "sc_sop_instance_uid": self.sc_sop_instance_uid,
             "has_picture": bool(self.picture_media_type),
         }

@@ -73,14 +73,13 @@ def test_0003_makes_an_ungradable_eyes_referral_unknown_and_back(database_url: s
                 "INSERT INTO reviews (id, eye_result_id, reviewer_id, decision, grade, comment, "
                 "created_at) VALUES (1, 2, 1, 'approve', NULL, '', :now)"),
                 {"now": datetime(2026, 3, 2, tzinfo=timezone.utc)})
-        upgrade(engine)
-        assert current_revision(engine) == head_revision() == "0003"
+        upgrade(engine, "0003")
+        assert current_revision(engine) == "0003"
         assert {"referable_probability", "referral_threshold", "dme_probability",
                 "quality_scores", "decisive_sop_instance_uid"} <= _columns(engine, "eye_results")
         assert _eyes(engine) == [("L", None, None), ("R", False, "[1, 0, 0, 0, 0]")]
         with engine.connect() as connection:
             assert connection.execute(text("SELECT eye_result_id FROM reviews")).all() == [(2,)]
-        _matches_the_models(engine)
         downgrade(engine, "0002")
         assert "eye_images" not in inspect(engine).get_table_names()
         assert _eyes(engine) == [("L", False, "[0.2, 0.2, 0.2, 0.2, 0.2]"),
@@ -89,6 +88,54 @@ def test_0003_makes_an_ungradable_eyes_referral_unknown_and_back(database_url: s
         _matches_the_models(engine)
     finally:
         engine.dispose()
+
+
+def test_0004_marks_every_stored_photograph_not_simulated_and_back(database_url: str) -> None:
+    """Photographs posted before 0004 said nothing of simulation: they read as not
+    simulated, a new one may say it is, and the way down drops the column alone."""
+    engine = _engine(database_url)
+    try:
+        upgrade(engine, "0003")
+        with engine.begin() as connection:
+            _insert_result(connection)
+            _insert_photograph(connection, 1, "1.2.6")
+        upgrade(engine)
+        assert current_revision(engine) == head_revision() == "0004"
+        _matches_the_models(engine)
+        with engine.begin() as connection:
+            _insert_photograph(connection, 2, "1.2.7", simulated=True)
+        assert _photographs(engine) == [("1.2.6", False), ("1.2.7", True)]
+        downgrade(engine, "0003")
+        assert current_revision(engine) == "0003"
+        assert "simulated" not in _columns(engine, "eye_images")
+        with engine.connect() as connection:
+            assert connection.execute(text(
+                "SELECT sop_instance_uid FROM eye_images ORDER BY id")).all() == [
+                    ("1.2.6",), ("1.2.7",)]
+        upgrade(engine)
+        assert _photographs(engine) == [("1.2.6", False), ("1.2.7", False)]
+        _matches_the_models(engine)
+    finally:
+        engine.dispose()
+
+
+def _insert_photograph(connection: Connection, image_id: int, uid: str,
+                       simulated: bool | None = None) -> None:
+    """A photograph of eye result 1: the 0003 schema's columns, ``simulated`` where given."""
+    columns = ("id, eye_result_id, sop_instance_uid, decisive, grade, image_quality, "
+               "quality_reasons, laterality_doubt, picture_media_type")
+    values = ":id, 1, :uid, true, 0, 'good', '[]', '', ''"
+    if simulated is not None:
+        columns, values = f"{columns}, simulated", f"{values}, :simulated"
+    connection.execute(text(f"INSERT INTO eye_images ({columns}) VALUES ({values})"),
+                       {"id": image_id, "uid": uid, "simulated": simulated})
+
+
+def _photographs(engine: Engine) -> list[tuple[str, bool]]:
+    with engine.connect() as connection:
+        rows = connection.execute(text(
+            "SELECT sop_instance_uid, simulated FROM eye_images ORDER BY id"))
+        return [(uid, bool(simulated)) for uid, simulated in rows]
 
 
 def _engine(database_url: str) -> Engine:

@@ -366,6 +366,8 @@ def test_the_report_shows_the_nodes_decision_and_never_the_top_grades(
     (lambda eyes: eyes[1]["images"][0].update(referable=False), "eyes[1].images[0].referable"),
     (lambda eyes: eyes[0]["images"][0].update(laterality_doubt=7),
      "eyes[0].images[0].laterality_doubt"),
+    (lambda eyes: eyes[1]["images"][0].update(simulated="yes"), "eyes[1].images[0].simulated"),
+    (lambda eyes: eyes[1]["images"][0].update(simulated=None), "eyes[1].images[0].simulated"),
 ])
 def test_inconsistent_photographs_are_refused(app: Flask, client: FlaskClient,
                                               change: Any, field: str) -> None:
@@ -377,3 +379,58 @@ def test_inconsistent_photographs_are_refused(app: Flask, client: FlaskClient,
     assert response.status_code == 422, response.json
     assert field in response.json["error"]["fields"], response.json
     assert count_results(app) == 0
+
+
+BADGE = "Simulated image — not a photograph of this patient"
+
+
+def test_a_simulated_photograph_is_stored_and_marked_on_the_report_and_the_queue(
+        app: Flask, client: FlaskClient, auth: AuthActions) -> None:
+    """The right eye's first photograph is a simulated capture; the others say nothing (false)."""
+    patient_id = add_patient(app)
+    order_id = add_order(app, patient_id)
+    move(client, order_id, *TO_AI_RUNNING)
+    eyes = two_photograph_eyes()
+    eyes[0]["images"][0]["simulated"] = True
+    eyes[0]["images"][1]["simulated"] = False
+    created = post(client, order_id, result_body(eyes=eyes))
+    assert created.status_code == 201, created.json
+    right, left = created.json["eyes"]
+    assert [i["simulated"] for i in right["images"] + left["images"]] == [True, False, False]
+    with app.app_context():
+        stored = session().scalars(select(EyeImage).order_by(EyeImage.id)).all()
+        assert [i.simulated for i in stored] == [True, False, False]
+    auth.login("nurse")
+    page = auth.client.get(f"/orders/{order_id}/report").text
+    banner = page.split('class="simulated-banner"')[1].split("</div>")[0]
+    assert "Simulated images — not photographs of this patient." in banner
+    assert "Right eye (OD): 1 of 2 photographs simulated." in banner
+    assert "Left eye" not in banner
+    assert page.index("simulated-banner") < page.index('class="summary"')  # at the top
+    assert page.count(BADGE) == 1
+    figure = page.split("Photograph 2")[0].split('<figure class="photograph')[-1]
+    assert BADGE in figure  # the further photograph, shown after the deciding one
+    assert "(simulated image, not a photograph of this patient)" in figure
+    history = auth.client.get(f"/patients/{patient_id}").text
+    assert '<strong class="badge simulated">Simulated images</strong>' in history
+    auth.logout()
+    auth.login("ophthalmologist")
+    review = auth.client.get(f"/orders/{order_id}/report").text
+    fieldset = review.split("<legend>Right eye (OD)")[1].split("</fieldset>")[0]
+    assert BADGE in fieldset and "1 of 2 photographs of this eye" in fieldset
+    assert BADGE not in review.split("<legend>Left eye (OS)")[1].split("</fieldset>")[0]
+    queue = auth.client.get("/reviews").text
+    assert "Simulated images — not photographs of this patient" in queue
+
+
+def test_a_result_without_simulated_photographs_shows_no_banner(
+        app: Flask, client: FlaskClient, auth: AuthActions) -> None:
+    order_id = add_order(app, add_patient(app))
+    move(client, order_id, *TO_AI_RUNNING)
+    created = post(client, order_id, result_body(eyes=two_photograph_eyes()))
+    assert created.status_code == 201, created.json
+    assert not any(i["simulated"] for e in created.json["eyes"] for i in e["images"])
+    auth.login("ophthalmologist")
+    for page in (auth.client.get(f"/orders/{order_id}/report").text,
+                 auth.client.get("/reviews").text):
+        assert "simulated-banner" not in page and "badge simulated" not in page
