@@ -2,7 +2,8 @@
 
 One row per graded image (SOP Instance UID) of every reviewed eye, with the
 label the ophthalmologist signed off and the AI finding of that photograph
-(the eye's, for results that list no photographs).
+(the eye's, for results that list no photographs). A simulated capture is no
+photograph of the eye the label describes: it gives no row.
 Rows carry DICOM identifiers only: no name, MRN, birth date or free text.
 """
 
@@ -58,11 +59,14 @@ def label_rows(db: Session, since: datetime | None = None,
 
 
 def _rows(eye: EyeResult, review: Review) -> Iterator[dict[str, str]]:
-    """One row per photograph; its AI grade is its own where the result lists it."""
+    """One row per photograph but the simulated ones; its AI grade is its own where the
+    result lists it."""
     result = eye.result
     own = {image.sop_instance_uid: image for image in eye.images}
     for uid in eye.source_sop_instance_uids:
         image = own.get(uid)
+        if image is not None and image.simulated:
+            continue
         yield {
             "sop_instance_uid": uid,
             "study_instance_uid": result.order.study_instance_uid,

@@ -14,7 +14,9 @@ from emr.database import session
 from emr.labels import LABEL_COLUMNS
 from emr.models import AuditEntry, EyeResult, Review
 
-from .conftest import AuthActions, Seeded, add_patient, graded_order, load_order, user
+from .conftest import (TO_AI_RUNNING, AuthActions, Seeded, add_order, add_patient, graded_order,
+                       load_order, move, result_body, user)
+from .test_results import post, two_photograph_eyes
 
 
 def approve_both() -> dict[str, str]:
@@ -105,7 +107,6 @@ def test_only_ophthalmologists_review(app: Flask, auth: AuthActions, graded: See
 
 
 def test_review_of_an_order_without_a_result(app: Flask, auth: AuthActions) -> None:
-    from .conftest import add_order
     order_id = add_order(app, add_patient(app))
     auth.login("ophthalmologist")
     assert auth.post(f"/orders/{order_id}/review", approve_both()).status_code == 404
@@ -161,3 +162,20 @@ def test_label_export(app: Flask, client: FlaskClient, auth: AuthActions) -> Non
         exports = session().scalars(select(AuditEntry).where(
             AuditEntry.action == "labels.export")).all()
     assert len(exports) == 3  # one entry per download
+
+
+def test_a_simulated_photograph_gives_no_training_label(app: Flask, client: FlaskClient,
+                                                        auth: AuthActions) -> None:
+    """A synthetic picture is no photograph of the eye an ophthalmologist signs off."""
+    order_id = add_order(app, add_patient(app))
+    move(client, order_id, *TO_AI_RUNNING)
+    eyes = two_photograph_eyes()
+    eyes[0]["images"][0]["simulated"] = True
+    assert post(client, order_id, result_body(eyes=eyes)).status_code == 201
+    auth.login("ophthalmologist")
+    auth.post(f"/orders/{order_id}/review", approve_both())
+    labelled = [r["sop_instance_uid"] for r in read_csv(auth.client.get("/labels.csv"))]
+    simulated, real = (eyes[0]["images"][0]["sop_instance_uid"],
+                       eyes[0]["images"][1]["sop_instance_uid"])
+    assert real in labelled and simulated not in labelled
+    assert len(labelled) == 2  # the right eye's real photograph, the left eye's one
