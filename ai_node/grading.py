@@ -18,7 +18,10 @@ with its own grade and decision; one of them *decides* the eye:
 - each photograph is checked against its Image Laterality from its pixels
   (:func:`imaging_common.laterality.laterality_doubt`: the optic disc's side):
   a photograph that looks like the other eye is graded as labelled, and the
-  doubt goes with it into the SR and the EMR for a person to settle.
+  doubt goes with it into the SR and the EMR for a person to settle;
+- a simulated capture (:func:`imaging_common.simulation.is_simulated`: the
+  station's demo mode draws it and marks it in DICOM) is graded like any
+  photograph, and is said to be one in the SR, its capture and the EMR.
 
 This module loads the model's runtime (and whatever the serving code
 imports with it): only the worker imports it.
@@ -38,6 +41,7 @@ from pydicom.pixels import pixel_array
 from imaging_common.exceptions import DicomInputError
 from imaging_common.laterality import laterality_doubt
 from imaging_common.logs import get_logger
+from imaging_common.simulation import is_simulated
 
 from ai_node.exceptions import OrderNotGradable
 from ai_node.model.heatmap import map_to_photograph, overlay
@@ -56,7 +60,8 @@ class GradedImage:
     """One photograph, its pixels as RGB, and what the model made of it.
 
     ``laterality_doubt`` says why the pixels look like the other eye than
-    the photograph's Image Laterality; None when they do not.
+    the photograph's Image Laterality; None when they do not. ``simulated``:
+    the photograph is a simulated capture, not a photograph of the patient.
     """
 
     dataset: Dataset = field(repr=False)
@@ -64,6 +69,7 @@ class GradedImage:
     rgb: np.ndarray = field(repr=False, compare=False)
     result: GradeResult
     laterality_doubt: str | None = None
+    simulated: bool = False
 
     @property
     def sop_instance_uid(self) -> str:
@@ -132,9 +138,11 @@ def grade_images(photographs: Iterable[Dataset], served: ServedModel,
             continue
         rgb = photograph_rgb(ds)
         doubt = laterality_doubt(laterality, rgb)
-        graded.append(GradedImage(ds, laterality, rgb, grade_photograph(rgb, served), doubt))
+        graded.append(GradedImage(ds, laterality, rgb, grade_photograph(rgb, served), doubt,
+                                  is_simulated(ds)))
         log.info("graded", sop_instance_uid=str(ds.SOPInstanceUID), laterality=laterality,
-                 grade=graded[-1].result.grade, laterality_doubt=doubt is not None)
+                 grade=graded[-1].result.grade, laterality_doubt=doubt is not None,
+                 simulated=graded[-1].simulated)
     return graded
 
 

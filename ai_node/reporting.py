@@ -12,7 +12,10 @@ that decides it (:mod:`ai_node.grading`). The referral decision is the one
 and the EMR result carry it, with the referable probability, the model's
 registered threshold and the borderline flag, and none of them decides again.
 An ungradable photograph carries no decision and no probabilities: its
-referral is unknown, and it says why it must be re-taken.
+referral is unknown, and it says why it must be re-taken. A simulated capture
+is said to be one by each of them: the SR and its capture read the
+photograph's markers themselves (:class:`imaging_common.builders.ai_findings.EyeFinding`),
+the EMR result has ``simulated`` per photograph.
 """
 
 from __future__ import annotations
@@ -164,6 +167,7 @@ def _image_json(image: GradedImage, decisive: bool, output: ImageOutput) -> dict
         "quality": _quality_json(image.result.quality),
         "quality_reasons": list(image.result.quality.reasons),
         "laterality_doubt": image.laterality_doubt,
+        "simulated": image.simulated,
         "sc_sop_instance_uid": str(output.capture.SOPInstanceUID),
         picture: base64.b64encode(output.picture).decode("ascii"),
     }

@@ -8,7 +8,8 @@ threshold stay the shipped model's), so that the issue's probability vector
 referable probability 0.45 against the threshold 0.4403, referable and
 borderline. The SR, each photograph's capture and the EMR must all say so; an
 ungradable eye must read "re-image" with its reason and an unknown referral;
-macular oedema that the model does not assess reads "not assessed".
+macular oedema that the model does not assess reads "not assessed"; a simulated
+capture is said to be one by the SR, its capture and the report.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -39,9 +42,11 @@ from imaging_common.builders.identity import Patient as DicomPatient
 from imaging_common.builders.identity import Request
 from imaging_common.builders.ophthalmic import (Laterality, OphthalmicImage,
                                                 build_ophthalmic_photograph)
-from imaging_common.uids import new_uid
+from imaging_common.simulation import is_simulated, mark_simulated
+from imaging_common.uids import derived_uid, new_uid
 from tests.ai_node.conftest import synthetic_fundus
-from tests.ai_node.node_peers import PASSWORD, STATION_AE, LiveEmr, LivePacs, run_worker
+from tests.ai_node.node_peers import (AI_TOKEN, PASSWORD, STATION_AE, LiveEmr, LivePacs,
+                                      run_worker)
 from tests.conftest import REPO, dcmtk, require_tool
 from tests.screenshots import screenshot
 
@@ -91,6 +96,14 @@ def station_photographs(emr: LiveEmr, order_id: int,
                                         request, Equipment(model_name="test fundus camera"),
                                         series, instance_number=number)
             for number, (eye, rgb) in enumerate(pictures, start=1)]
+
+
+def simulate(photograph: Dataset, seed: int) -> Dataset:
+    """Make a station photograph a simulated capture as the station does (demo mode): marked,
+    in a series of its own."""
+    photograph.SeriesInstanceUID = derived_uid(photograph.SeriesInstanceUID, "simulated capture")
+    photograph.SeriesNumber = 2
+    return mark_simulated(photograph, f"ICDR severity 0, seed {seed}")
 
 
 def storescu(pacs: LivePacs, datasets: list[Dataset], folder: Path) -> None:
@@ -169,9 +182,13 @@ class Graded:
 def grade_through_the_network(pacs: LivePacs, emr: LiveEmr, dispatcher: Dispatcher,
                               config: AiConfig, redis: Redis, folder: Path,
                               pictures: list[tuple[str, np.ndarray]],
-                              grader: FixedGrader) -> Graded:
+                              grader: FixedGrader, simulated: Sequence[int] = ()) -> Graded:
+    """Send ``pictures`` as the station would (those at the ``simulated`` indexes as
+    simulated captures), grade them with the node's worker, read back what it made."""
     order_id = emr.add_order()
     photographs = station_photographs(emr, order_id, pictures)
+    for index in simulated:
+        simulate(photographs[index], seed=index)
     storescu(pacs, photographs, folder)
     assert dispatcher.enqueue(order_id, "nurse").created
     assert run_worker(config, redis, grader)
@@ -256,23 +273,34 @@ def test_the_emr_stores_the_same_decision_and_every_photograph(
     assert finding is not None and finding.referable
 
 
-def test_the_report_page_shows_borderline_an_ungradable_eye_and_oedema_not_assessed(
-        issue_vector_order: Graded, live_emr: LiveEmr) -> None:
-    """A nurse reads the report in a real headless browser."""
+@contextmanager
+def nurse_page(emr: LiveEmr) -> Iterator[Any]:
+    """A page of a real headless Chromium, logged in to the EMR as the nurse."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("Debian's chromium package is not installed (apt-get install chromium)")
-    expect = sync_api.expect
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True,
                                              args=["--no-sandbox"])
-        p = browser.new_page(base_url=live_emr.url)
+        p = browser.new_page(base_url=emr.url)
         p.set_default_timeout(15000)
         p.goto("/login")
         p.get_by_label("User name").fill("nurse")
         p.get_by_label("Password").fill(PASSWORD)
         p.get_by_role("button", name="Log in").click()
+        try:
+            yield p
+        finally:
+            browser.close()
+
+
+def test_the_report_page_shows_borderline_an_ungradable_eye_and_oedema_not_assessed(
+        issue_vector_order: Graded, live_emr: LiveEmr) -> None:
+    """A nurse reads the report in a real headless browser."""
+    with nurse_page(live_emr) as p:
+        from playwright.sync_api import expect  # there once nurse_page has not skipped
+
         p.goto(f"/orders/{issue_vector_order.order_id}/report")
         summary = p.get_by_role("region", name=re.compile("Result"))
         expect(summary.locator(".referable")).to_have_text("yes (borderline)")
@@ -296,7 +324,6 @@ def test_the_report_page_shows_borderline_an_ungradable_eye_and_oedema_not_asses
         picture = left.get_by_role("img", name=re.compile("Ungradable photograph"))
         assert picture.evaluate("img => img.complete && img.naturalWidth > 0")
         screenshot(p, "emr-19-report-decision")
-        browser.close()
 
 
 def test_an_assessed_macular_oedema_reaches_every_reader(
@@ -360,3 +387,59 @@ def test_a_swapped_pair_is_graded_as_labelled_and_doubted_in_the_sr_and_the_emr(
     page = report_text(live_emr, graded.order_id)
     assert f"Right eye (OD): laterality doubt: {doubt}" in page
     assert "Check which eye the photograph shows" in page
+
+
+SIMULATED_BADGE = "Simulated image — not a photograph of this patient"
+
+
+def test_a_simulated_capture_is_said_to_be_one_in_the_sr_its_capture_and_the_emr(
+        live_pacs: LivePacs, live_emr: LiveEmr, storage_scp: Inbox, ai_config: AiConfig,
+        dispatcher: Dispatcher, redis: Redis, tmp_path: Path) -> None:
+    """The right eye a simulated capture (the station's drawing, marked in DICOM, in a series
+    of its own), the left eye a photograph: only the right eye's results say "simulated"."""
+    from modality_scu.synthetic import synthetic_fundus as drawn_fundus
+
+    drawn = np.asarray(drawn_fundus(seed=5, grade=0, laterality="R", size=512))
+    graded = grade_through_the_network(
+        live_pacs, live_emr, dispatcher, ai_config, redis, tmp_path / "station",
+        [("R", drawn), ("L", synthetic_fundus(256, 2))],
+        FixedGrader((0.8, 0.1, 0.05, 0.03, 0.02)), simulated=[0])
+    right_uid, left_uid = (str(p.SOPInstanceUID) for p in graded.photographs)
+    stored = {str(ds.SOPInstanceUID): ds for ds in map(
+        pydicom.dcmread, live_pacs.files(graded.order.study_instance_uid))}
+    assert is_simulated(stored[right_uid]) and not is_simulated(stored[left_uid])
+
+    right, left = named(graded.report, "Measurement Group")  # dciodvfy: no error (above)
+    assert said(right, "Simulated image") == "synthetic, not a photograph of the patient"
+    assert said(left, "Simulated image") is None
+    assert said(right, "Referable diabetic retinopathy") == "No"  # graded like any photograph
+    by_source = {c.SourceImageSequence[0].ReferencedSOPInstanceUID: c for c in graded.captures}
+    assert by_source[right_uid].ImageComments.startswith(
+        "SIMULATED image: synthetic, not a photograph of the patient\nRight eye: ")
+    assert "SIMULATED" not in by_source[left_uid].ImageComments.upper()
+
+    api = live_emr.app.test_client().get(f"/api/v1/orders/{graded.order_id}/results",
+                                         headers={"Authorization": f"Bearer {AI_TOKEN}"})
+    assert api.status_code == 200, api.json
+    (result,) = api.json["results"]
+    assert [[(i["sop_instance_uid"], i["simulated"]) for i in eye["images"]]
+            for eye in result["eyes"]] == [[(right_uid, True)], [(left_uid, False)]]
+    assert [e.simulated_images != [] for e in graded.order.results[0].eyes] == [True, False]
+
+    with nurse_page(live_emr) as p:
+        from playwright.sync_api import expect
+
+        p.goto(f"/orders/{graded.order_id}/report")
+        banner = p.get_by_role("note", name="Simulated images")
+        expect(banner).to_contain_text("Simulated images — not photographs of this patient.")
+        expect(banner).to_contain_text("Right eye (OD): 1 of 1 photograph simulated.")
+        expect(banner).not_to_contain_text("Left eye")
+        assert banner.evaluate("b => b.compareDocumentPosition(document.querySelector("
+                               "'.summary')) & Node.DOCUMENT_POSITION_FOLLOWING")  # on top
+        right_eye = p.get_by_role("region", name="Right eye (OD)")
+        expect(right_eye.get_by_text(SIMULATED_BADGE)).to_be_visible()
+        expect(right_eye.get_by_role("img", name=re.compile(
+            "simulated image, not a photograph of this patient"))).to_have_count(1)
+        left_eye = p.get_by_role("region", name="Left eye (OS)")
+        expect(left_eye.get_by_text(SIMULATED_BADGE)).to_have_count(0)
+        screenshot(p, "emr-20-report-simulated")
