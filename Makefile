@@ -58,7 +58,8 @@ test: venv tools
 screenshots: venv tools
 	FOVEA_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q \
 	  tests/emr/test_browser.py tests/modality_scu/test_browser.py tests/ai_node/test_node_browser.py \
-	  tests/ai_node/test_node_results.py::test_the_report_page_shows_borderline_an_ungradable_eye_and_oedema_not_assessed
+	  tests/ai_node/test_node_results.py::test_the_report_page_shows_borderline_an_ungradable_eye_and_oedema_not_assessed \
+	  tests/ai_node/test_node_results.py::test_a_simulated_capture_is_said_to_be_one_in_the_sr_its_capture_and_the_emr
 
 lint: venv
 	$(BIN)/flake8 imaging_common pacs_scp worklist modality_scu emr ai_node tests scripts
