@@ -81,13 +81,22 @@ def _quality(record: Record, val_quality: str | int, photo_quality: int,
     return filtered_quality if record.already_filtered else photo_quality
 
 
-def build_pack(data_root: Path, out: Path, size: int = 224, sets: Sequence[str] = ALL_SETS,
+def present_sets(data_root: Path) -> tuple[str, ...]:
+    """The known sets that ``data_root`` holds (ODIR-5K lives elsewhere, unless staged there)."""
+    return tuple(name for name in ALL_SETS if (data_root / name / "labels.csv").is_file())
+
+
+def build_pack(data_root: Path, out: Path, size: int = 224, sets: Sequence[str] | None = None,
                val_fraction: float = 0.15, seed: int = 2024,
                val_quality: str | int = DEFAULT_VAL_QUALITY,
                photo_quality: int = DEFAULT_PHOTO_QUALITY,
                filtered_quality: int = DEFAULT_FILTERED_QUALITY,
                workers: int | None = None) -> dict[str, Any]:
-    """Write the pack under ``out``; returns (and saves as PACK.json) its summary."""
+    """Write the pack under ``out``; returns (and saves as PACK.json) its summary.
+
+    ``sets``: the named sets; None: every known set under ``data_root``.
+    """
+    sets = present_sets(data_root) if sets is None else tuple(sets)
     records = [r for r in load_records(data_root, sets, val_fraction, seed) if r.split != TEST]
     by_path = {r.path: r for r in records}
 
@@ -166,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--input-size", type=int, default=224)
-    parser.add_argument("--sets", nargs="*", default=list(ALL_SETS))
+    parser.add_argument("--sets", nargs="*", help="default: every known set under --data-root")
     parser.add_argument("--val-fraction", type=float, default=0.15)
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--val-quality", type=_quality_arg, default=DEFAULT_VAL_QUALITY,
