@@ -23,7 +23,7 @@ case "$source" in
     *) echo "SOURCE must be odir, fundus-dr600 or idrid-grading" >&2; exit 2 ;;
 esac
 scripts/train_release.sh "$data" "$odir" "$out" "$source"
-run=$out/without-$source
+run=$out/without-$source/384
 threshold=$("$python" -c "import json, sys; print(json.load(open(sys.argv[1]))['referable_threshold'])" \
     "$run/operating_point.json")
 "$python" -m ai_node.evaluate --images "$root" --labels "$root/labels.csv" \

@@ -41,6 +41,9 @@ class TrainConfig:
     source_weights: tuple[str, ...] = ()
     #: Weight of the macular-oedema loss beside the grade's (masked where DME is not graded).
     dme_weight: float = 1.0
+    #: Read an ICDR 0 eye of a set that does not grade oedema as DME absent
+    #: (:func:`~ai_node.training.datasets.absent_oedema_without_retinopathy`).
+    dme_absent_without_dr: bool = False
     #: Go on from ``out_dir/checkpoint.keras`` (weights, optimiser, epoch) where one is there.
     resume: bool = False
     input_size: int = 224

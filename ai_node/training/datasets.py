@@ -25,6 +25,10 @@ Rules applied here, once, for every run:
 Macular oedema labels (``dme``: 1 present, 0 absent, None not graded) come
 from IDRiD's ``dme_risk`` (>= 1 is present) and fundus-dr600's
 ``maculopathy``; every other set leaves them None, and training masks them.
+:func:`absent_oedema_without_retinopathy` can add one inference: an eye graded
+with no apparent retinopathy (ICDR 0) has no *diabetic* macular oedema, so its
+DME label is 0 in every set. That shows the oedema head healthy eyes from
+every camera, not only the two sets that grade oedema.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from __future__ import annotations
 import csv
 import random
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 TRAIN, VAL, TEST = "train", "val", "test"
@@ -130,6 +134,11 @@ def load_aptos(root: Path) -> list[Record]:
     return [Record(root / row["file"], int(row["icdr_grade"]), APTOS,
                    TEST if row["split_suggested"] == TEST else TRAIN, already_filtered=True)
             for row in read_rows(root / "labels.csv")]
+
+
+def absent_oedema_without_retinopathy(records: Iterable[Record]) -> list[Record]:
+    """Records whose oedema is not graded get DME 0 where the eye shows no retinopathy."""
+    return [replace(r, dme=0) if r.dme is None and r.grade == 0 else r for r in records]
 
 
 def load_records(data_root: Path, sets: Iterable[str], val_fraction: float,

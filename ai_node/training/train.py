@@ -44,7 +44,8 @@ from ai_node.model.grader import DME_NAME, NUM_GRADES, OUTPUT_NAME, build_grader
     referable_probability, transfer_backbone
 from ai_node.training.cache import unfiltered_images
 from ai_node.training.config import TrainConfig, code_revision
-from ai_node.training.datasets import RAW_COLOUR, TRAIN, VAL, Record, load_records
+from ai_node.training.datasets import RAW_COLOUR, TRAIN, VAL, Record, \
+    absent_oedema_without_retinopathy, load_records
 from ai_node.training.pack import check_pack
 from ai_node.training.pipeline import TrainingBatches, model_input, predict_images, \
     training_model
@@ -314,6 +315,8 @@ def run(config: TrainConfig) -> float:
         from ai_node.training.feedback import load_feedback_records
 
         records += load_feedback_records(config.extra_records_csv)
+    if config.dme_absent_without_dr:
+        records = absent_oedema_without_retinopathy(records)
     if config.prefiltered:
         check_pack(config.data_root, config.input_size)
         records = [replace(r, already_filtered=True) for r in records]

@@ -68,3 +68,12 @@ def test_feedback_rows_join_training(tmp_path: Path) -> None:
     _write(tmp_path / "bad.csv", [{"file": "a.jpg", "icdr_grade": "7"}])
     with pytest.raises(ValueError):
         load_feedback_records([tmp_path / "bad.csv"])
+
+
+def test_no_retinopathy_means_no_diabetic_oedema_where_a_set_does_not_grade_it() -> None:
+    from ai_node.training.datasets import Record, absent_oedema_without_retinopathy
+
+    records = [Record(Path("a"), 0, "odir", TRAIN), Record(Path("b"), 2, "odir", TRAIN),
+               Record(Path("c"), 0, IDRID, TRAIN, dme=1)]
+    inferred = absent_oedema_without_retinopathy(records)
+    assert [r.dme for r in inferred] == [0, None, 1]  # graded labels are never overwritten
