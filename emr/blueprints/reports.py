@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, time
+from typing import Any
 
 from flask import (Blueprint, Response, abort, flash, redirect, render_template, request,
                    stream_with_context, url_for)
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from sqlalchemy.orm import undefer
+from sqlalchemy.orm import Session, undefer
 from werkzeug.wrappers import Response as BaseResponse
 
 from emr.audit import record
@@ -124,11 +125,9 @@ def heatmap(order_id: int, result_id: int, eye: str) -> Response:
                            EyeResult.laterality == eye))
     if row is None or row.heatmap is None:
         abort(404)
-    order = get_order(db, order_id)
-    record(db, current_actor(), "report.heatmap.view", patient_id=order.patient_id,
-           order_id=order_id, detail={"result": result_id, "eye": eye})
-    db.commit()
-    return Response(row.heatmap, mimetype=row.heatmap_media_type)
+    return _audited_picture(db, order_id, "report.heatmap.view",
+                            {"result": result_id, "eye": eye},
+                            row.heatmap, row.heatmap_media_type)
 
 
 @bp.get("/orders/<int:order_id>/results/<int:result_id>/images/<int:image_id>.png")
@@ -142,11 +141,19 @@ def picture(order_id: int, result_id: int, image_id: int) -> Response:
                            EyeImage.id == image_id))
     if row is None or row.picture is None:
         abort(404)
+    return _audited_picture(db, order_id, "report.picture.view",
+                            {"result": result_id, "image": image_id},
+                            row.picture, row.picture_media_type)
+
+
+def _audited_picture(db: Session, order_id: int, action: str, detail: dict[str, Any],
+                     data: bytes, media_type: str) -> Response:
+    """A picture of a patient's result, its viewing written to the audit log first."""
     order = get_order(db, order_id)
-    record(db, current_actor(), "report.picture.view", patient_id=order.patient_id,
-           order_id=order_id, detail={"result": result_id, "image": image_id})
+    record(db, current_actor(), action, patient_id=order.patient_id, order_id=order_id,
+           detail=detail)
     db.commit()
-    return Response(row.picture, mimetype=row.picture_media_type)
+    return Response(data, mimetype=media_type)
 
 
 @bp.get("/reviews")
