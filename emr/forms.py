@@ -60,6 +60,8 @@ class PatientForm(FlaskForm):
     sex = SelectField("Sex", choices=choices([
         (Sex.FEMALE.value, "Female"), (Sex.MALE.value, "Male"), (Sex.OTHER.value, "Other"),
         (Sex.UNKNOWN.value, "Unknown")]))
+    #: Set when the nurse has seen the "possible duplicate" warning and still registers.
+    confirm_duplicate = BooleanField("This is a different person: register anyway")
 
 
 class OrderForm(FlaskForm):

@@ -20,7 +20,7 @@ from emr.exceptions import Conflict, NotFound, ValidationError
 from emr.models import Patient, Sex
 
 __all__ = ["MAX_AGE_YEARS", "PatientDetails", "create_patient", "get_patient",
-           "search_patients", "update_patient", "validate_details"]
+           "possible_duplicates", "search_patients", "update_patient", "validate_details"]
 
 #: The oldest plausible patient.
 MAX_AGE_YEARS = 130
@@ -106,6 +106,22 @@ def _mrn_taken(db: Session, mrn: str, except_id: int | None = None) -> bool:
     if except_id is not None:
         query = query.where(Patient.id != except_id)
     return db.scalar(query) is not None
+
+
+def possible_duplicates(db: Session, details: PatientDetails) -> list[Patient]:
+    """Registered patients with the same family name, given name and birth date.
+
+    Names are compared without regard to case or surrounding spaces; a match is
+    only a warning (two people may share both), never a refusal.
+    """
+    details = details.cleaned()
+    if details.birth_date is None or not details.family_name:
+        return []
+    query = select(Patient).where(
+        func.lower(Patient.family_name) == details.family_name.lower(),
+        func.lower(Patient.given_name) == details.given_name.lower(),
+        Patient.birth_date == details.birth_date).order_by(Patient.id)
+    return list(db.scalars(query))
 
 
 def create_patient(db: Session, details: PatientDetails, actor: Actor, today: date) -> Patient:

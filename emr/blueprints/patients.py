@@ -10,8 +10,8 @@ from emr.database import session
 from emr.exceptions import Conflict, ValidationError
 from emr.forms import PatientForm, show_errors
 from emr.models import Patient
-from emr.patients import (PatientDetails, create_patient, get_patient, search_patients,
-                          update_patient)
+from emr.patients import (PatientDetails, create_patient, get_patient, possible_duplicates,
+                          search_patients, update_patient)
 from emr.reports import screening_history
 from emr.security import current_actor, may, require
 from emr.web import parse_date, today
@@ -50,8 +50,16 @@ def search() -> str:
 @require("patients.edit")
 def new() -> Page:
     form = PatientForm()
+    duplicates: list[Patient] = []
     if form.validate_on_submit():
         db = session()
+        duplicates = [] if form.confirm_duplicate.data else possible_duplicates(db, _details(form))
+        if duplicates:
+            record(db, current_actor(), "patient.duplicate_warning",
+                   detail={"matches": [p.id for p in duplicates]})
+            db.commit()
+            return render_template("patients/form.html", form=form, patient=None,
+                                   duplicates=duplicates), 409
         try:
             patient = create_patient(db, _details(form), current_actor(), today())
             db.commit()
@@ -63,7 +71,8 @@ def new() -> Page:
             form.mrn.errors = [*form.mrn.errors, str(exc)]
         db.rollback()
     status = 422 if request.method == "POST" else 200
-    return render_template("patients/form.html", form=form, patient=None), status
+    return render_template("patients/form.html", form=form, patient=None,
+                           duplicates=duplicates), status
 
 
 @bp.get("/<int:patient_id>")

@@ -12,7 +12,8 @@ from emr.audit import Actor
 from emr.database import session
 from emr.exceptions import Conflict, ValidationError
 from emr.models import AuditEntry, Patient
-from emr.patients import PatientDetails, create_patient, search_patients, validate_details
+from emr.patients import (PatientDetails, create_patient, possible_duplicates, search_patients,
+                          validate_details)
 
 from .conftest import AuthActions, add_patient, user
 
@@ -127,6 +128,33 @@ def test_duplicate_mrn_on_the_page(app: Flask, auth: AuthActions) -> None:
     assert response.status_code == 422
     assert "already registered" in response.text
     assert count_patients(app) == 1
+
+
+def test_possible_duplicates_match_names_and_birth_date(app: Flask) -> None:
+    first = add_patient(app, mrn="MRN-1", family="Doe", given="Jane")
+    add_patient(app, mrn="MRN-2", family="Doe", given="John")
+    add_patient(app, mrn="MRN-3", family="Doe", given="Jane", birth=date(1970, 1, 1))
+    with app.app_context():
+        found = possible_duplicates(session(), details(family_name=" doe ", given_name="JANE"))
+        assert [p.id for p in found] == [first]
+        assert possible_duplicates(session(), details(birth_date=None)) == []
+
+
+def test_possible_duplicate_is_warned_and_saved_only_when_confirmed(
+        app: Flask, auth: AuthActions) -> None:
+    existing = add_patient(app, mrn="MRN-0001")
+    auth.login("nurse")
+    response = auth.post("/patients/new", form(mrn="MRN-0099"))
+    assert response.status_code == 409
+    assert "Possible duplicate" in response.text
+    assert f'href="/patients/{existing}"' in response.text and "MRN-0001" in response.text
+    assert count_patients(app) == 1
+    confirmed = auth.post("/patients/new", form(mrn="MRN-0099", confirm_duplicate="y"))
+    assert confirmed.status_code == 302
+    assert count_patients(app) == 2
+    with app.app_context():
+        actions = session().scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
+    assert actions[-2:] == ["patient.duplicate_warning", "patient.create"]
 
 
 def test_edit_records_the_changed_fields(app: Flask, auth: AuthActions) -> None:
