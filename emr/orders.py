@@ -178,7 +178,9 @@ def _filtered(query: Select[tuple[Order]], where: OrderFilter) -> Select[tuple[O
 
 
 def list_orders(db: Session, where: OrderFilter, limit: int = 100,
-                offset: int = 0) -> list[Order]:
-    """Orders matching ``where``, by scheduled time then id."""
-    query = _filtered(select(Order), where).order_by(Order.scheduled_at, Order.id)
+                offset: int = 0, newest_first: bool = False) -> list[Order]:
+    """Orders matching ``where``, by scheduled time then id (latest first if asked)."""
+    keys = ((Order.scheduled_at.desc(), Order.id.desc()) if newest_first
+            else (Order.scheduled_at, Order.id))
+    query = _filtered(select(Order), where).order_by(*keys)
     return list(db.scalars(query.limit(limit).offset(offset)))

@@ -29,17 +29,19 @@ Page = str | tuple[str, int] | Response
 def index() -> str:
     states = tuple(OrderState(s) for s in request.args.getlist("state")
                    if s in {v.value for v in OrderState})
-    day = parse_date(request.args.get("date"))
+    day = parse_date(request.args.get("date"))  # one day: the older links' form
+    first = parse_date(request.args.get("from")) or day
+    last = parse_date(request.args.get("to")) or day
     station = request.args.get("station", "").strip()
-    where = OrderFilter(states=states, scheduled_from=day, scheduled_to=day,
+    where = OrderFilter(states=states, scheduled_from=first, scheduled_to=last,
                         station_ae=station, zone=app_config().zone)
     limit, offset = page_arguments()
     db = session()
-    orders = list_orders(db, where, limit, offset)
+    orders = list_orders(db, where, limit, offset, newest_first=True)
     record(db, current_actor(), "order.list", detail={"results": len(orders)})
     db.commit()
-    return render_template("orders/index.html", orders=orders, states=states, day=day,
-                           station=station, all_states=list(OrderState),
+    return render_template("orders/index.html", orders=orders, states=states, first=first,
+                           last=last, station=station, all_states=list(OrderState),
                            stations=app_config().stations, limit=limit, offset=offset)
 
 

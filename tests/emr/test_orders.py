@@ -180,3 +180,17 @@ def test_order_list_filters(app: Flask, client: FlaskClient, auth: AuthActions) 
     assert accession[second] in page and accession[first] not in page
     page = auth.client.get("/orders?station=FUNDUS_CAM1").text
     assert accession[first] in page and accession[second] not in page
+
+
+def test_order_list_is_newest_first_within_a_date_range(app: Flask, auth: AuthActions) -> None:
+    patient_id = add_patient(app)
+    soon = utcnow() + timedelta(hours=2)
+    ids = [add_order(app, patient_id, scheduled_at=soon + timedelta(days=n)) for n in (0, 3, 9)]
+    accession = [load_order(app, i).accession_number for i in ids]
+    auth.login("nurse")
+    page = auth.client.get("/orders").text
+    assert page.index(accession[2]) < page.index(accession[1]) < page.index(accession[0])
+    start, end = ((soon + timedelta(days=n)).date() for n in (1, 4))
+    page = auth.client.get(f"/orders?from={start}&to={end}").text
+    assert accession[1] in page
+    assert accession[0] not in page and accession[2] not in page
