@@ -27,6 +27,7 @@ from modality_scu.models import ImageState, ProcedureState
 from modality_scu.outbox import Outbox
 from modality_scu.security import init_security
 from modality_scu.sender import OutboxSender
+from modality_scu.thumbnails import ThumbnailStore
 from modality_scu.web import CONTEXT_KEY, StationContext, local
 
 __all__ = ["configure_station_logging", "create_app"]
@@ -56,7 +57,8 @@ def create_app(config: StationConfig | None = None,
     outbox = Outbox(config.outbox_dir, fsync=config.settings.fsync)
     app.extensions[CONTEXT_KEY] = StationContext(
         config=config, outbox=outbox, sender=OutboxSender(config, db, outbox, factory),
-        ae_factory=factory, holding=HoldingArea(config.holding_dir))
+        ae_factory=factory, holding=HoldingArea(config.holding_dir),
+        thumbnails=ThumbnailStore(config.thumbnails_dir))
     _request_log(app)
     init_metrics(app)  # GET /metrics, no log-in: Prometheus scrapes it
     init_security(app)

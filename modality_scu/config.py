@@ -180,6 +180,11 @@ class StationConfig:
         return self.settings.data_dir / "holding"
 
     @property
+    def thumbnails_dir(self) -> Path:
+        """Where the thumbnails of sent images are kept for the examination page."""
+        return self.settings.data_dir / "thumbnails"
+
+    @property
     def max_request_bytes(self) -> int:
         """The largest acquisition form: every file at its limit, and the fields."""
         return 2 * self.max_images_per_eye * self.max_upload_bytes + _MEGABYTE

@@ -13,6 +13,7 @@ from modality_scu.config import StationConfig
 from modality_scu.holding import HoldingArea
 from modality_scu.outbox import Outbox
 from modality_scu.sender import OutboxSender
+from modality_scu.thumbnails import ThumbnailStore
 
 __all__ = ["StationContext", "local", "station", "station_config", "today"]
 
@@ -29,6 +30,7 @@ class StationContext:
         sender: the outbox sender (started by the entry point, not by the app).
         ae_factory: makes the AE of each association the pages open.
         holding: pictures waiting for the technician to check their eyes.
+        thumbnails: the thumbnails of the images sent.
     """
 
     config: StationConfig
@@ -36,6 +38,7 @@ class StationContext:
     sender: OutboxSender
     ae_factory: Callable[[], AE]
     holding: HoldingArea
+    thumbnails: ThumbnailStore
 
 
 def station() -> StationContext:

@@ -11,14 +11,10 @@ puts them aside. Nothing reaches the outbox before that decision.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import io
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-
-from PIL import Image
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
@@ -35,7 +31,7 @@ from modality_scu.database import session as db_session
 from modality_scu.exceptions import ProcedureError, UploadError
 from modality_scu.forms import AcquisitionForm, CancelForm, CsrfForm
 from modality_scu.holding import GivenPicture, HeldSet, decide
-from modality_scu.models import Procedure, ProcedureState
+from modality_scu.models import OutboxImage, Procedure, ProcedureState
 from modality_scu.monitoring import count_acquisition, count_laterality_doubts
 from modality_scu.photographs import (
     EYE_NAMES,
@@ -43,7 +39,6 @@ from modality_scu.photographs import (
     default_seed,
     laterality_doubt_of,
     photograph_from_upload,
-    picture_rgb,
     simulated_photograph,
 )
 from modality_scu.procedures import (
@@ -54,6 +49,7 @@ from modality_scu.procedures import (
     outbox_status,
     submit,
 )
+from modality_scu.thumbnails import thumbnail_png
 from modality_scu.web import station
 
 bp = Blueprint("examinations", __name__)
@@ -61,8 +57,6 @@ log = get_logger(__name__)
 
 #: Seconds between reloads of a page whose examination is still sending.
 REFRESH_SECONDS = 3
-#: The longest side of a held picture's thumbnail on the page, in pixels.
-THUMBNAIL_SIZE = 200
 _FIELDS = {Laterality.RIGHT: "right", Laterality.LEFT: "left"}
 
 
@@ -85,7 +79,8 @@ def _render(procedure: Procedure, form: AcquisitionForm | None = None,
     return render_template(
         "examination.html", procedure=procedure, item=item, form=form,
         cancel_form=CancelForm(), check_form=CsrfForm(), errors=errors or [],
-        eye_names=EYE_NAMES, held=held, held_rows=_held_rows(procedure, held),
+        eye_names=EYE_NAMES, held=held, held_rows=_held_rows(held),
+        sent_rows=_sent_rows(procedure),
         cancel_reason=DiscontinuationReason[reason].meaning if reason else "",
         refresh=REFRESH_SECONDS if waiting else None, config=station().config), status
 
@@ -149,9 +144,10 @@ def _with_doubts(given: Sequence[GivenPicture], photos: dict[Laterality, list[Ph
 
 
 def _checked(procedure: Procedure, given: Sequence[GivenPicture], taken_at: datetime,
-             seed: int, form: AcquisitionForm | None,
-             check_eyes: bool) -> Response | tuple[str, int]:
-    """Build, check and send the pictures, or show why not; nothing is sent on a doubt."""
+             seed: int, form: AcquisitionForm | None, check_eyes: bool,
+             preview: bool = False) -> Response | tuple[str, int]:
+    """Build, check and send the pictures, or show why not; nothing is sent on a doubt,
+    nor when the technician asked to look at them first (``preview``)."""
     try:
         check_open(procedure)
     except ProcedureError as exc:
@@ -168,7 +164,7 @@ def _checked(procedure: Procedure, given: Sequence[GivenPicture], taken_at: date
         return _render(procedure, form, [str(exc), "Nothing was sent."], 422)
     if check_eyes:
         pictures = _with_doubts(given, photos)
-        if any(p.doubt for p in pictures):
+        if preview or any(p.doubt for p in pictures):
             station().holding.hold(procedure.id, pictures, taken_at, seed)
             count_laterality_doubts(sum(1 for p in pictures if p.doubt))
             return _render(procedure, form)
@@ -192,6 +188,7 @@ def _send(procedure: Procedure, photos: dict[Laterality, list[Photograph]],
         flash(str(exc), "error")
         return redirect(url_for("examinations.show", procedure_id=procedure.id))
     ctx.holding.discard(procedure.id)
+    _keep_thumbnails(images, photos)
     count_acquisition(images)
     ctx.sender.wake()
     flash(f"{len(images)} photograph(s) queued for {ctx.config.pacs.ae_title}. This page "
@@ -200,30 +197,74 @@ def _send(procedure: Procedure, photos: dict[Laterality, list[Photograph]],
     return redirect(url_for("examinations.show", procedure_id=procedure.id))
 
 
-def _thumbnail(photo: Photograph) -> str:
-    """The picture as a small PNG ``data:`` URL, for the technician to look at."""
-    picture = Image.fromarray(picture_rgb(photo, most=4 * THUMBNAIL_SIZE))
-    picture.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
-    buffer = io.BytesIO()
-    picture.save(buffer, "PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+def _keep_thumbnails(images: Sequence[OutboxImage],
+                     photos: dict[Laterality, list[Photograph]]) -> None:
+    """Keep a thumbnail of each image queued, for the page; the images are queued
+    already, so a thumbnail that cannot be made is only logged."""
+    ordered = [p for eye in (Laterality.RIGHT, Laterality.LEFT) for p in photos.get(eye, ())]
+    try:
+        station().thumbnails.keep(
+            (image.sop_instance_uid, photo) for image, photo in zip(images, ordered, strict=True))
+    except (OSError, ValueError) as exc:
+        log.warning("thumbnails not kept", error=type(exc).__name__)
 
 
-def _held_rows(procedure: Procedure, held: HeldSet | None) -> list[dict[str, Any]]:
-    """What the page shows of each held picture (a picture that no longer builds is
-    shown without its thumbnail: sending it again says why)."""
+def _held_rows(held: HeldSet | None) -> list[dict[str, Any]]:
+    """What the page shows of each held picture, in the order held (its thumbnail's
+    index); a picture that no longer builds has no thumbnail: sending it says why."""
     if held is None:
         return []
-    patient_id = item_of(procedure).patient.patient_id
-    rows = []
-    for picture in held.pictures:
-        try:
-            thumbnail = _thumbnail(_photograph(picture, patient_id, held.taken_at, held.seed))
-        except UploadError:
-            thumbnail = ""
-        rows.append({"eye": picture.eye.value, "thumbnail": thumbnail, "doubt": picture.doubt,
-                     "name": picture.name or f"simulated capture (severity {picture.grade})"})
+    return [{"eye": picture.eye.value, "doubt": picture.doubt, "index": index,
+             "name": picture.name or f"simulated capture (severity {picture.grade})"}
+            for index, picture in enumerate(held.pictures)]
+
+
+def _sent_rows(procedure: Procedure) -> dict[str, list[dict[str, Any]]]:
+    """Each eye's images sent (or being sent), with the name each was given by."""
+    thumbnails = station().thumbnails
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for image in procedure.images:
+        rows.setdefault(image.laterality, []).append({
+            "id": image.id, "number": image.instance_number,
+            "name": thumbnails.name_of(image.sop_instance_uid) or image.source,
+            "kept": thumbnails.get(image.sop_instance_uid) is not None})
     return rows
+
+
+def _png(data: bytes) -> Response:
+    """A thumbnail for the logged-in technician only: never kept by a shared cache."""
+    response = Response(data, mimetype="image/png")
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/examinations/<int:procedure_id>/held/<int:index>.png")
+@login_required
+def held_thumbnail(procedure_id: int, index: int) -> Response:
+    """The thumbnail of one picture waiting to be sent, made from what is held."""
+    procedure = _procedure(procedure_id)
+    held = station().holding.get(procedure.id)
+    if held is None or not 0 <= index < len(held.pictures):
+        abort(404)
+    patient_id = item_of(procedure).patient.patient_id
+    try:
+        photo = _photograph(held.pictures[index], patient_id, held.taken_at, held.seed)
+    except UploadError:
+        abort(404)
+    return _png(thumbnail_png(photo))
+
+
+@bp.get("/examinations/<int:procedure_id>/images/<int:image_id>.png")
+@login_required
+def sent_thumbnail(procedure_id: int, image_id: int) -> Response:
+    """The thumbnail kept of one image sent."""
+    image = db_session().get(OutboxImage, image_id)
+    if image is None or image.procedure_id != procedure_id:
+        abort(404)
+    data = station().thumbnails.get(image.sop_instance_uid)
+    if data is None:
+        abort(404)
+    return _png(data)
 
 
 @bp.post("/examinations/<int:procedure_id>/photographs")
@@ -236,7 +277,7 @@ def photographs(procedure_id: int) -> Response | tuple[str, int]:
                                          "nothing was sent."], 422)
     taken_at = datetime.now(station().config.zone).replace(tzinfo=None)
     return _checked(procedure, _given(form), taken_at, int(form.seed.data or 0), form,
-                    check_eyes=True)
+                    check_eyes=True, preview=request.form.get("action") == "preview")
 
 
 @bp.post("/examinations/<int:procedure_id>/photographs/checked")

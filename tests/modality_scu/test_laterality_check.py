@@ -82,7 +82,11 @@ def test_a_swapped_pair_is_held_back_with_the_reasons(app: Flask, auth: AuthActi
     assert "2 photograph(s) look like the other eye." in page and "Nothing has been sent." in page
     assert "given as the right eye, but it looks like a left eye" in page
     assert "given as the left eye, but it looks like a right eye" in page
-    assert page.count('src="data:image/png;base64,') == 2  # to look at
+    assert page.count(f'src="/examinations/{exam}/held/') == 2  # to look at
+    for index in (0, 1):
+        thumbnail = auth.client.get(f"/examinations/{exam}/held/{index}.png")
+        assert thumbnail.status_code == 200 and thumbnail.mimetype == "image/png"
+        assert thumbnail.headers["Cache-Control"] == "private, no-store"
     assert "given-as-right.jpg" in page and "given-as-left.jpg" in page
     _nothing_sent(app, exam)
     again = auth.client.get(f"/examinations/{exam}").text  # kept while the page is left
