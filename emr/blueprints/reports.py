@@ -22,9 +22,10 @@ from emr.forms import EYE_NAMES, review_form, show_errors
 from emr.grading import DrGrade
 from emr.labels import label_rows, labels_csv
 from emr.models import AiResult, EyeImage, EyeResult, Order
-from emr.orders import OrderFilter, get_order, list_orders
+from emr.orders import OrderFilter, get_order
 from emr.reports import build_report, maculopathy_words, margin_words, quality_words
 from emr.review import EyeReview, review_result
+from emr.review_queue import review_queue
 from emr.security import current_actor, may, require
 from emr.states import OrderState
 from emr.web import app_config, parse_date
@@ -159,12 +160,17 @@ def _audited_picture(db: Session, order_id: int, action: str, detail: dict[str, 
 @bp.get("/reviews")
 @require("reports.review")
 def queue() -> str:
+    first = parse_date(request.args.get("from"))
+    last = parse_date(request.args.get("to"))
+    station = request.args.get("station", "").strip()
     db = session()
-    orders = list_orders(db, OrderFilter(states=(OrderState.AI_DONE,)), limit=200)
-    record(db, current_actor(), "order.list", detail={"results": len(orders),
+    items = review_queue(db, OrderFilter(scheduled_from=first, scheduled_to=last,
+                                         station_ae=station, zone=app_config().zone))
+    record(db, current_actor(), "order.list", detail={"results": len(items),
                                                       "page": "review queue"})
     db.commit()
-    return render_template("reports/queue.html", orders=orders)
+    return render_template("reports/queue.html", items=items, first=first, last=last,
+                           station=station, stations=app_config().stations)
 
 
 @bp.get("/labels.csv")
