@@ -4,6 +4,7 @@
 - :mod:`~emr.models.patients`: patients.
 - :mod:`~emr.models.orders`: orders and their state transitions.
 - :mod:`~emr.models.results`: AI results per eye and per photograph, and reviews.
+- :mod:`~emr.models.recall`: acknowledgements of referrals.
 - :mod:`~emr.models.audit`: the append-only audit log.
 """
 
@@ -12,10 +13,11 @@ from emr.models.audit import AuditEntry
 from emr.models.base import Base, utcnow
 from emr.models.orders import Laterality, Order, OrderTransition, Priority
 from emr.models.patients import Patient, Sex
+from emr.models.recall import ReferralAcknowledgement
 from emr.models.results import AiResult, Decision, EyeImage, EyeResult, Review
 
 __all__ = [
     "AiResult", "AuditEntry", "Base", "Decision", "EyeImage", "EyeResult", "Laterality",
-    "LoginAttempt", "Order", "OrderTransition", "Patient", "Priority", "Review", "Role", "Sex",
-    "User", "utcnow",
+    "LoginAttempt", "Order", "OrderTransition", "Patient", "Priority", "ReferralAcknowledgement",
+    "Review", "Role", "Sex", "User", "utcnow",
 ]

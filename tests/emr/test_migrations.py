@@ -100,7 +100,7 @@ def test_0004_marks_every_stored_photograph_not_simulated_and_back(database_url:
             _insert_result(connection)
             _insert_photograph(connection, 1, "1.2.6")
         upgrade(engine)
-        assert current_revision(engine) == head_revision() == "0004"
+        assert current_revision(engine) == head_revision()
         _matches_the_models(engine)
         with engine.begin() as connection:
             _insert_photograph(connection, 2, "1.2.7", simulated=True)
@@ -117,6 +117,40 @@ def test_0004_marks_every_stored_photograph_not_simulated_and_back(database_url:
         _matches_the_models(engine)
     finally:
         engine.dispose()
+
+
+def test_0005_adds_referral_acknowledgements_and_back(database_url: str) -> None:
+    """Referrals stored before 0005 read as not acknowledged; the way down drops the
+    acknowledgements alone."""
+    engine = _engine(database_url)
+    try:
+        upgrade(engine, "0004")
+        with engine.begin() as connection:
+            _insert_result(connection)
+        upgrade(engine, "0005")
+        assert current_revision(engine) == "0005"
+        _matches_the_models(engine)
+        assert _acknowledgements(engine) == []
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO referral_acknowledgements (id, result_id, user_id, at, note) "
+                "VALUES (1, 1, 1, :now, 'booked')"),
+                {"now": datetime(2026, 3, 2, tzinfo=timezone.utc)})
+        assert _acknowledgements(engine) == [(1, "booked")]
+        downgrade(engine, "0004")
+        assert "referral_acknowledgements" not in inspect(engine).get_table_names()
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT id FROM ai_results")).all() == [(1,)]
+        upgrade(engine)
+        assert _acknowledgements(engine) == []
+    finally:
+        engine.dispose()
+
+
+def _acknowledgements(engine: Engine) -> list[tuple[int, str]]:
+    with engine.connect() as connection:
+        return [(int(r), str(n)) for r, n in connection.execute(text(
+            "SELECT result_id, note FROM referral_acknowledgements ORDER BY id"))]
 
 
 def _insert_photograph(connection: Connection, image_id: int, uid: str,
