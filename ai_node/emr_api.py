@@ -1,8 +1,9 @@
 """The EMR's REST API as the AI node uses it: orders to grade, their states, the results.
 
-The node's token has the scopes ``orders:read``, ``orders:state`` and
-``results:write``, so orders come without patient demographics: the page and
-the logs identify an order by its id and Accession Number only.
+The node's token has the scopes ``orders:read``, ``orders:state``,
+``patients:read`` and ``results:write``: orders come with the patient's name and
+MRN, which the nurses' page shows to a logged-in nurse; the logs identify an
+order by its id and Accession Number only.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app
 
@@ -10,6 +10,7 @@ from ai_node.config import AiConfig
 from ai_node.dispatch import Dispatcher
 from ai_node.operators import OperatorStore
 from ai_node.web.security import LoginThrottle
+from ai_node.web.summaries import ResultCache
 
 __all__ = ["CONTEXT_KEY", "WebContext", "web_context"]
 
@@ -24,6 +25,7 @@ class WebContext:
     dispatcher: Dispatcher
     operators: OperatorStore
     throttle: LoginThrottle
+    results: ResultCache = field(default_factory=ResultCache)
 
 
 def web_context() -> WebContext:

@@ -3,8 +3,10 @@
 ``GET /`` lists the EMR's orders whose images are acquired, that are queued
 or running, or that failed, each with its job's stage; ``POST
 /orders/<id>/run`` and ``POST /run-all`` queue jobs; ``GET /status.json`` is
-what the page's script polls to update the rows without a reload. Orders are
-shown by id and Accession Number: the node's EMR token sees no demographics.
+what the page's script polls to update the rows without a reload. An order
+graded by one of the recent jobs stays listed with its result and a link to
+its report in the EMR. The patient's name and MRN are shown when the node's
+EMR token may see them (``patients:read``); they are never logged.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from imaging_common.logs import get_logger
 from imaging_common.rest_client import ServiceRefused
 
 from ai_node.dispatch import Enqueued, job_matches
-from ai_node.emr_api import ACQUIRED, AI_QUEUED, AI_RUNNING, FAILED, PAGE_STATES, Order
+from ai_node.emr_api import (ACQUIRED, AI_DONE, AI_QUEUED, AI_RUNNING, FAILED, PAGE_STATES,
+                             REVIEWED, Order)
 from ai_node.exceptions import EnqueueRefused
 from ai_node.stages import Stage
 from ai_node.web.context import web_context
 from ai_node.web.forms import CsrfForm
+from ai_node.web.summaries import patient_name, report_url
 
 __all__ = ["bp", "order_rows", "status"]
 
@@ -33,6 +37,8 @@ bp = Blueprint("pages", __name__)
 log = get_logger(__name__)
 
 _FINISHED = frozenset({Stage.DONE, Stage.FAILED})
+#: Orders the node has graded: listed while one of the recent jobs is theirs.
+_GRADED = (AI_DONE, REVIEWED)
 
 
 def order_rows(orders: list[Order], jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -59,9 +65,14 @@ def order_rows(orders: list[Order], jobs: list[dict[str, Any]]) -> list[dict[str
                 action = "Retry"
             elif state in (AI_QUEUED, AI_RUNNING):
                 action = "Run again"  # the EMR says queued but no job is: a lost job
+        if state in _GRADED and job is None:
+            continue  # graded long ago: the EMR lists it
+        patient = order.get("patient") or {}
         rows.append({
             "order_id": order["id"],
             "accession_number": order.get("accession_number", ""),
+            "patient_name": patient_name(str(patient.get("patient_name") or "")),
+            "mrn": str(patient.get("patient_id") or ""),
             "eyes": "/".join(order.get("image_laterality") or []),
             "priority": order.get("priority", ""),
             "scheduled_at": str(order.get("scheduled_at") or "")[:16].replace("T", " "),
@@ -69,7 +80,25 @@ def order_rows(orders: list[Order], jobs: list[dict[str, Any]]) -> list[dict[str
             "state_reason": order.get("state_reason", ""),
             "job": job,
             "action": action,
+            "result": None,
+            "report_url": "",
         })
+    return rows
+
+
+def _with_results(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add each graded order's result summary and report link (an EMR that does
+    not answer leaves the result out; the state says it is graded)."""
+    context = web_context()
+    for row in rows:
+        if row["state"] not in _GRADED:
+            continue
+        row["report_url"] = report_url(context.config.emr_url, row["order_id"])
+        try:
+            row["result"] = context.results.get(row["order_id"], str(row["accession_number"]),
+                                                context.dispatcher.emr.results)
+        except FoveaError as exc:
+            log.warning("result not read", order_id=row["order_id"], error=str(exc))
     return rows
 
 
@@ -85,11 +114,11 @@ def status() -> dict[str, Any]:
         body["queue_error"] = f"the job queue is unreachable: {exc}"
         jobs = []
     try:
-        orders = dispatcher.emr.orders(PAGE_STATES)
+        orders = dispatcher.emr.orders((*PAGE_STATES, *_GRADED))
     except FoveaError as exc:
         body["emr_error"] = f"the EMR did not answer: {exc}"
         orders = []
-    body["orders"] = order_rows(orders, jobs)
+    body["orders"] = _with_results(order_rows(orders, jobs))
     body["jobs"] = jobs
     return body
 

@@ -94,7 +94,7 @@ def live_emr(tmp_path: Path) -> Iterator[LiveEmr]:
         database_url=f"sqlite:///{tmp_path / 'emr.db'}", environment="testing",
         data_dir=tmp_path / "emr", stations=(STATION_AE,), password_hash_method=FAST_HASH,
         service_tokens=(ServiceToken("ai", AI_TOKEN, frozenset(
-            {"orders:read", "orders:state", "results:write"})),))
+            {"orders:read", "orders:state", "patients:read", "results:write"})),))
     app = create_app(config)
     with app.app_context():
         create_user(session(), "nurse", "Nina Nurse", Role.NURSE, PASSWORD, FAST_HASH)

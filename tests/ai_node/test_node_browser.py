@@ -22,7 +22,7 @@ from ai_node.dispatch import Dispatcher
 from ai_node.inbox import Inbox
 from ai_node.operators import OperatorStore
 from ai_node.web import create_app
-from tests.screenshots import screenshot
+from tests.screenshots import PHONE, screenshot
 from tests.ai_node.node_peers import (OPERATOR_PASSWORD, LiveEmr, LivePacs, photographs,
                                       run_worker, send_to_pacs)
 
@@ -69,6 +69,8 @@ def test_a_nurse_runs_an_order_and_watches_it_finish(
     p.get_by_role("button", name="Log in").click()
     row = p.locator(f'#orders tr[data-order-id="{order_id}"]')
     expect(row).to_contain_text(accession)
+    expect(row).to_contain_text("Doe, Jane")
+    expect(row).to_contain_text("MRN MRN-AI-1")
     row.get_by_role("button", name="Run").click()
     expect(p.get_by_role("status").first).to_contain_text(f"Order {order_id} is queued")
     expect(row.locator(".stage")).to_have_text("queued")
@@ -80,7 +82,11 @@ def test_a_nurse_runs_an_order_and_watches_it_finish(
 
     job = p.locator(f'#jobs tr[data-job-id="dr-{accession}"] .stage')
     expect(job).to_have_text("done")  # by the page's polling
-    expect(row).to_have_count(0)  # AI done: no longer waiting
+    # AI done: the row stays while its job is recent, with the result and the report
+    expect(row.locator(".result")).not_to_have_count(0)
+    expect(row.get_by_role("button")).to_have_count(0)
+    expect(row.get_by_role("link", name="Report in the EMR")).to_have_attribute(
+        "href", f"{ai_config.emr_url}/orders/{order_id}/report")
     # the "queued" notice does not outlive the job
     expect(p.get_by_role("status").first).to_have_text(f"Order {order_id}: grading done.")
     expect(p.get_by_text("is queued for grading")).to_have_count(0)
@@ -111,7 +117,8 @@ def test_a_nurse_runs_all_and_retries_a_failed_order(
     failed = p.locator(f'#orders tr[data-order-id="{missing}"]')
     expect(failed.locator(".stage")).to_have_text("failed")  # by the page's polling
     expect(failed.locator(".error")).to_contain_text("has no study")
-    expect(p.locator(f'#orders tr[data-order-id="{graded}"]')).to_have_count(0)
+    expect(p.locator(f'#orders tr[data-order-id="{graded}"]')).to_contain_text(
+        "Report in the EMR")
     graded_job = f"dr-{live_emr.order(graded).accession_number}"
     expect(p.locator(f'#jobs tr[data-job-id="{graded_job}"] .stage')).to_have_text("done")
     expect(p.get_by_role("status").first).to_have_text(
@@ -121,3 +128,27 @@ def test_a_nurse_runs_all_and_retries_a_failed_order(
     expect(p.get_by_role("status").first).to_contain_text(f"Order {missing} is queued")
     expect(failed.locator(".stage")).to_have_text("queued")
     assert live_emr.order(missing).state.value == "ai_queued"
+
+
+def test_the_page_is_usable_at_phone_width(
+        page: Any, live_emr: LiveEmr, ai_config: AiConfig) -> None:
+    """At 390 px the tables scroll inside their box, never the page, and the buttons
+    stay where a thumb reaches them."""
+    p, expect = page, sync_api.expect
+    order_id = live_emr.add_order()
+    p.set_viewport_size(PHONE)
+    p.goto("/")
+    assert p.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    screenshot(p, "ai-06-phone-login", viewport=PHONE)
+    p.get_by_label("User name").fill("nina")
+    p.get_by_label("Password").fill(OPERATOR_PASSWORD)
+    p.get_by_role("button", name="Log in").click()
+    row = p.locator(f'#orders tr[data-order-id="{order_id}"]')
+    expect(row).to_contain_text("Doe, Jane")
+    assert p.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    expect(p.get_by_role("button", name="Run all acquired")).to_be_in_viewport()
+    expect(p.get_by_role("button", name="Log out")).to_be_visible()
+    run = row.get_by_role("button", name="Run")
+    run.scroll_into_view_if_needed()
+    expect(run).to_be_in_viewport()
+    screenshot(p, "ai-07-phone", viewport=PHONE)

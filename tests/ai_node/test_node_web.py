@@ -13,6 +13,8 @@ from ai_node.dispatch import Dispatcher
 from ai_node.operators import OperatorError, OperatorStore
 from ai_node.poller import AutoRun
 from ai_node.web import create_app
+from ai_node.web.pages import order_rows
+from ai_node.web.summaries import ResultCache, report_url, result_summary
 from tests.ai_node.node_peers import OPERATOR_PASSWORD as PASSWORD
 from tests.ai_node.node_peers import LiveEmr, Nurse
 
@@ -47,7 +49,8 @@ def test_repeated_wrong_passwords_pause_the_account(nurse: Nurse) -> None:
 
 
 def test_a_nurse_runs_an_order_from_the_pending_list(nurse: Nurse, live_emr: LiveEmr,
-                                                     dispatcher: Dispatcher) -> None:
+                                                     dispatcher: Dispatcher,
+                                                     capfd: pytest.CaptureFixture[str]) -> None:
     acquired = live_emr.add_order("MRN-W-1")
     scheduled = live_emr.add_order("MRN-W-2", state="scheduled")
     nurse.login()
@@ -55,7 +58,7 @@ def test_a_nurse_runs_an_order_from_the_pending_list(nurse: Nurse, live_emr: Liv
     accession = live_emr.order(acquired).accession_number
     assert accession in page and live_emr.order(scheduled).accession_number not in page
     assert f'action="/orders/{acquired}/run"' in page
-    assert "Doe" not in page and "MRN-W-1" not in page  # no demographics on the page
+    assert "Doe, Jane" in page and "MRN MRN-W-1" in page  # to the logged-in nurse
 
     forged = nurse.client.post(f"/orders/{acquired}/run")  # no CSRF token
     assert forged.status_code == 400 and dispatcher.queue.count == 0
@@ -77,6 +80,8 @@ def test_a_nurse_runs_an_order_from_the_pending_list(nurse: Nurse, live_emr: Liv
     refused = nurse.post(f"/orders/{scheduled}/run")
     assert f"order {scheduled} is 'scheduled'" in html.unescape(refused.text)
     assert dispatcher.queue.count == 1
+    logged = capfd.readouterr()
+    assert "Doe" not in logged.out + logged.err and "Jane" not in logged.out + logged.err
 
 
 def test_run_all_queues_every_acquired_order(nurse: Nurse, live_emr: LiveEmr,
@@ -119,3 +124,26 @@ def test_the_automatic_run_queues_what_reaches_acquired(live_emr: LiveEmr,
     assert auto_run.run_once() == 0  # queued already: not again
     assert dispatcher.queue.job_ids == [f"dr-{live_emr.order(acquired).accession_number}"]
     assert dispatcher.job(acquired).meta["requested_by"] == "auto-run"
+
+
+def test_a_graded_order_shows_its_result_and_report_link() -> None:
+    order = {"id": 7, "accession_number": "A7", "state": "ai_done",
+             "patient": {"patient_name": "Doe^Jane", "patient_id": "MRN-7"}}
+    job = {"accession_number": "A7", "order_id": 7, "stage": "done"}
+    old = {**order, "id": 8, "accession_number": "A8"}  # graded, but by no recent job
+    rows = order_rows([order, old], [job])
+    assert [r["order_id"] for r in rows] == [7]
+    assert rows[0]["patient_name"] == "Doe, Jane" and rows[0]["mrn"] == "MRN-7"
+    assert rows[0]["action"] is None
+    results = [{"eyes": [
+        {"laterality": "R", "grade": 1, "grade_label": "Mild NPDR", "referable": False},
+        {"laterality": "L", "grade": 3, "grade_label": "Severe NPDR", "referable": True}]}]
+    assert result_summary(results) == {"grade": 3, "grade_label": "Severe NPDR",
+                                       "laterality": "L", "referable": True}
+    assert result_summary([{"eyes": [{"laterality": "R", "grade": None}]}]) is None
+    calls: list[int] = []
+    cache = ResultCache(size=1)
+    for _ in range(2):
+        cache.get(7, "A7", lambda order_id: calls.append(order_id) or results)
+    assert calls == [7]  # asked once
+    assert report_url("http://emr:5000/", 7) == "http://emr:5000/orders/7/report"

@@ -92,7 +92,7 @@ def test_the_default_network_file_declares_the_services(tmp_path: Path) -> None:
                                   "FOVEA_EMR_TOKEN_AI": "a-token"})
     assert {t.service: t.scopes for t in config.service_tokens} == {
         "worklist": {"orders:read", "orders:state", "patients:read"},
-        "ai": {"orders:read", "orders:state", "results:write"}}
+        "ai": {"orders:read", "orders:state", "patients:read", "results:write"}}
 
 
 @pytest.mark.parametrize(("table", "message"), [

@@ -57,16 +57,45 @@
     tbody.parentNode.replaceChild(fresh, tbody);
   }
 
+  function patientCell(row) {
+    var td = el("td");
+    if (!row.patient_name && !row.mrn) { td.appendChild(el("span", "not shown", "muted")); return td; }
+    td.appendChild(document.createTextNode(row.patient_name || ""));
+    if (row.mrn) { td.appendChild(el("p", "MRN " + row.mrn, "muted")); }
+    return td;
+  }
+
+  function resultCell(row) {
+    var td = el("td");
+    var result = row.result;
+    if (result) {
+      td.appendChild(el("span", result.grade_label || "grade " + result.grade, "result"));
+      td.appendChild(el("p", result.referable ? "Referable" : "Not referable",
+                        result.referable ? "referable" : "muted"));
+    }
+    if (row.report_url) {
+      var p = el("p");
+      var a = el("a", "Report in the EMR");
+      a.href = row.report_url;
+      p.appendChild(a);
+      td.appendChild(p);
+    }
+    return td;
+  }
+
   function orderRow(row) {
     var tr = el("tr");
     tr.setAttribute("data-order-id", row.order_id);
-    [row.order_id, row.accession_number, row.eyes, row.priority, row.scheduled_at].forEach(function (v) {
+    [row.order_id, row.accession_number].forEach(function (v) { tr.appendChild(el("td", v)); });
+    tr.appendChild(patientCell(row));
+    [row.eyes, row.priority, row.scheduled_at].forEach(function (v) {
       tr.appendChild(el("td", v));
     });
     var state = el("td", row.state);
     if (row.state_reason) { state.appendChild(el("p", row.state_reason, "muted")); }
     tr.appendChild(state);
     tr.appendChild(stageCell(row.job));
+    tr.appendChild(resultCell(row));
     tr.appendChild(actionCell(row));
     return tr;
   }
