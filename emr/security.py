@@ -38,6 +38,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "reports.view": frozenset({N, O}),
     "reports.review": frozenset({O}),
     "labels.export": frozenset({O, A}),
+    "recall.view": frozenset({N, O}),
+    "referrals.acknowledge": frozenset({N}),
     "dashboard.view": frozenset({N, O, A}),
     "users.manage": frozenset({A}),
     "audit.view": frozenset({A}),

@@ -9,6 +9,7 @@ from flask import Blueprint, render_template, request
 from emr.dashboard import GRADE_KEYS, screening_figures
 from emr.database import session
 from emr.grading import DrGrade
+from emr.recall import recall_lists
 from emr.security import require
 from emr.web import app_config, parse_date, today
 
@@ -27,6 +28,7 @@ def index() -> str:
         first, last = last, first
     station = request.args.get("station", "").strip()
     figures = screening_figures(session(), first, last, app_config().zone, station)
-    return render_template("dashboard.html", figures=figures, first=first, last=last,
-                           station=station, stations=app_config().stations,
+    recall = recall_lists(session(), today(), app_config().zone, station).counts
+    return render_template("dashboard.html", figures=figures, recall=recall, first=first,
+                           last=last, station=station, stations=app_config().stations,
                            grade_keys=GRADE_KEYS, grade_names=GRADE_NAMES)
