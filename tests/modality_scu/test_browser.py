@@ -23,7 +23,7 @@ from werkzeug.serving import make_server
 
 from modality_scu.database import database
 from modality_scu.synthetic import synthetic_jpeg
-from tests.screenshots import screenshot
+from tests.screenshots import PHONE, screenshot
 
 from .conftest import (
     PASSWORD,
@@ -211,6 +211,71 @@ def test_outside_demo_mode_there_is_no_simulated_capture(plain_page: Any, peers:
     expect(p.get_by_text("Simulated capture")).to_have_count(0)
     expect(p.get_by_label("Simulated severity")).to_have_count(0)
     expect(p.get_by_label("Simulation seed")).to_have_count(0)
+
+
+def test_every_page_is_usable_at_phone_width_with_thumbnails(
+        page: Any, peers: Peers, tmp_path: Path) -> None:
+    """At 390 px no page scrolls sideways and the main buttons are visible; the
+    technician looks at what will be sent (a simulated capture among them), sends
+    it, and sees what was sent, per eye, with the file names."""
+    order = peers.schedule()
+    photo = tmp_path / "left-eye.jpg"
+    photo.write_bytes(synthetic_jpeg(seed=8, grade=0, laterality="L", size=512))
+    p, expect = page, sync_api.expect
+    p.set_viewport_size(PHONE)
+    p.goto("/")
+    _fits_a_phone(p, "Log in")
+    _log_in(p)
+    _fits_a_phone(p, "Start", picture="station-10-phone-worklist")
+    _start(p, order.accession_number)
+    _fits_a_phone(p, "Send the photographs")
+    right = p.get_by_role("group", name="Right eye (OD)")
+    right.get_by_label("Simulated capture of the right eye").check()
+    right.get_by_label("Simulated severity").select_option("1")
+    p.get_by_label("Photographs of the left eye (OS)").set_input_files(str(photo))
+    p.get_by_role("button", name="Look at them first (nothing is sent)").click()
+    expect(p.get_by_role("heading", name="What will be sent")).to_be_visible()
+    rows = p.locator("table.held tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("simulated capture (severity 1)")
+    expect(rows.nth(1)).to_contain_text("left-eye.jpg")
+    _thumbnails_shown(p, "table.held img.thumbnail", 2)
+    _fits_a_phone(p, "Send with the eyes chosen above", picture="station-11-phone-preview")
+    screenshot(p, "station-12-preview")
+    p.set_viewport_size(PHONE)
+    p.get_by_role("button", name="Send with the eyes chosen above").click()
+    expect(p.get_by_text("COMPLETED sent, listing 2 image(s)")).to_be_visible(timeout=20000)
+    sent = p.locator(".sent-eye")
+    expect(sent).to_have_count(2)
+    expect(sent.nth(0)).to_contain_text("simulated capture (severity 1")
+    expect(sent.nth(1)).to_contain_text("left-eye.jpg")
+    _thumbnails_shown(p, ".sent-eye img.thumbnail", 2)
+    _fits_a_phone(p, None, picture="station-13-phone-sent")
+    screenshot(p, "station-14-sent", focus=p.get_by_role("heading", name="What was sent"))
+    p.set_viewport_size(PHONE)
+    p.goto("/outbox")
+    _fits_a_phone(p, None)
+
+
+def _fits_a_phone(p: Any, button: str | None, picture: str | None = None) -> None:
+    """No sideways scrolling at :data:`PHONE` width, and ``button`` is visible."""
+    assert p.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], p.url
+    if button:
+        found = p.get_by_role("button", name=button).first
+        found.scroll_into_view_if_needed()
+        sync_api.expect(found).to_be_in_viewport()
+    if picture:
+        screenshot(p, picture, viewport=PHONE)
+
+
+def _thumbnails_shown(p: Any, selector: str, count: int) -> None:
+    """``count`` thumbnails, each loaded (the server made and served it)."""
+    images = p.locator(selector)
+    sync_api.expect(images).to_have_count(count)
+    for index in range(count):
+        images.nth(index).scroll_into_view_if_needed()
+        p.wait_for_function("img => img.complete && img.naturalWidth > 0",
+                            arg=images.nth(index).element_handle())
 
 
 def _log_in(p: Any, picture: str | None = None) -> None:
