@@ -72,6 +72,9 @@ DEFAULTS: Mapping[str, Any] = {
     "auto_run": False,
     # Seconds between two looks at the EMR for such orders.
     "poll_seconds": 15.0,
+    # The EMR's address as the nurses' browsers reach it, for the links to its
+    # report pages; empty: the address the node calls (emr_url).
+    "emr_page_url": "",
 }
 
 #: Keys the ``[ai]`` table of the network file may hold.
@@ -107,6 +110,8 @@ class AiConfig:
         auto_run: enqueue orders as they reach 'acquired'.
         poll_seconds: how often the automatic run looks at the EMR.
         environment: ``development``, ``production`` or ``testing``.
+        emr_page_url: the EMR's address in the nurses' browsers (its report
+            pages are linked from the node's page); ``emr_url`` when empty.
     """
 
     settings: Settings
@@ -126,6 +131,7 @@ class AiConfig:
     auto_run: bool = False
     poll_seconds: float = 15.0
     environment: str = "development"
+    emr_page_url: str = ""
 
     def __post_init__(self) -> None:
         check_environment(self.environment)
@@ -226,6 +232,7 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
         poll_seconds=_seconds(table["poll_seconds"], "[ai] poll_seconds"),
         environment=str(extra.get("environment") or env.get("FOVEA_ENV")
                         or table["environment"]),
+        emr_page_url=str(env.get("FOVEA_EMR_PAGE_URL") or table["emr_page_url"] or ""),
     )
 
 

@@ -93,7 +93,8 @@ def _with_results(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         if row["state"] not in _GRADED:
             continue
-        row["report_url"] = report_url(context.config.emr_url, row["order_id"])
+        row["report_url"] = report_url(context.config.emr_page_url or context.config.emr_url,
+                                       row["order_id"])
         try:
             row["result"] = context.results.get(row["order_id"], str(row["accession_number"]),
                                                 context.dispatcher.emr.results)

@@ -66,3 +66,11 @@ def test_python_m_ai_node_exits_with_a_message(args: list[str],
     monkeypatch.delenv("FOVEA_CONFIG", raising=False)
     assert main(args) == 2
     assert "FOVEA_AI_SECRET_KEY is not set" in capsys.readouterr().err
+
+
+def test_the_report_links_use_the_emr_page_url_when_given(args: list[str]) -> None:
+    config = load_config(args, {"FOVEA_EMR_TOKEN_AI": AI_TOKEN})
+    assert config.emr_page_url == ""  # the page links to emr_url
+    given = load_config(args, {"FOVEA_EMR_TOKEN_AI": AI_TOKEN,
+                               "FOVEA_EMR_PAGE_URL": "https://emr.example.org"})
+    assert given.emr_page_url == "https://emr.example.org"
