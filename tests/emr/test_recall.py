@@ -51,7 +51,7 @@ def status_on(app: Flask, patient_id: int, day: date) -> RecallStatus | None:
 
 def test_interval_sets_due_and_overdue(app: Flask, client: FlaskClient) -> None:
     no_dr = add_patient(app, mrn="M-NODR")
-    graded_order(app, client, no_dr, right=0, left=0, maculopathy_right=False)
+    graded_order(app, client, no_dr, right=0, left=0)
     assert status_on(app, no_dr, TODAY) is RecallStatus.NOT_YET
     assert status_on(app, no_dr, add_months(TODAY, 12) - timedelta(days=10)) is RecallStatus.DUE
     assert status_on(app, no_dr, add_months(TODAY, 12) + timedelta(days=1)) is \

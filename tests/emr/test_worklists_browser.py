@@ -27,19 +27,15 @@ expect = sync_api.expect
 def _seed(app: Flask, client: FlaskClient) -> None:
     """Four screened patients: an urgent referral, a moderate one, a mild one whose
     re-screening is 13 months old (overdue), and a patient without retinopathy."""
-    orders = {
-        "severe": graded_order(app, client, add_patient(app, "RC-SEV", "Severe", "Sam"), 3, 0),
-        "moderate": graded_order(app, client, add_patient(app, "RC-MOD", "Moderate", "Mo"),
-                                 2, 1),
-        "mild": graded_order(app, client, add_patient(app, "RC-OLD", "Overdue", "Olga"), 1, 0),
-        "none": graded_order(app, client, add_patient(app, "RC-NON", "Clear", "Cleo"), 0, 0),
-    }
+    mild = graded_order(app, client, add_patient(app, "RC-OLD", "Overdue", "Olga"), 1, 0)
+    graded_order(app, client, add_patient(app, "RC-SEV", "Severe", "Sam"), 3, 0)
+    graded_order(app, client, add_patient(app, "RC-MOD", "Moderate", "Mo"), 2, 1)
+    graded_order(app, client, add_patient(app, "RC-NON", "Clear", "Cleo"), 0, 0)
     with app.app_context():
         db = session()
-        db.execute(update(AiResult).where(AiResult.order_id == orders["mild"])
+        db.execute(update(AiResult).where(AiResult.order_id == mild)
                    .values(received_at=utcnow() - timedelta(days=400)))
         db.commit()
-    return orders
 
 
 def test_recall_duplicate_warning_and_review_queue(app: Flask, client: FlaskClient,
