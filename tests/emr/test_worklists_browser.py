@@ -52,8 +52,8 @@ def test_recall_duplicate_warning_and_review_queue(app: Flask, client: FlaskClie
     expect(referrals).to_have_count(2)
     expect(referrals.first).to_contain_text("RC-SEV")  # urgent first
     expect(p.locator("#recall-overdue")).to_contain_text("RC-OLD")
-    screenshot(p, "emr-19-recall")
-    screenshot(p, "emr-20-recall-phone", viewport=PHONE)
+    screenshot(p, "emr-recall")
+    screenshot(p, "emr-recall-phone", viewport=PHONE)
     referrals.first.get_by_label("Note").fill("Booked with the eye clinic")
     referrals.first.get_by_role("button", name="Acknowledge referral").click()
     expect(p.get_by_text("acknowledged.", exact=False)).to_be_visible()
@@ -72,7 +72,7 @@ def test_recall_duplicate_warning_and_review_queue(app: Flask, client: FlaskClie
     warning = p.get_by_role("alert").filter(has_text="Possible duplicate")
     expect(warning).to_be_visible()
     expect(warning.get_by_role("link")).to_contain_text("RC-SEV")
-    screenshot(p, "emr-21-possible-duplicate")
+    screenshot(p, "emr-possible-duplicate")
     p.get_by_label("This is a different person: register anyway").check()
     p.get_by_role("button", name="Save").click()
     expect(p.get_by_text("Patient registered.")).to_be_visible()
@@ -84,7 +84,7 @@ def test_recall_duplicate_warning_and_review_queue(app: Flask, client: FlaskClie
     expect(rows).to_have_count(4)
     for row, mrn in zip(range(4), ("RC-SEV", "RC-MOD", "RC-OLD", "RC-NON")):
         expect(rows.nth(row)).to_contain_text(mrn)
-    screenshot(p, "emr-22-review-queue")
+    screenshot(p, "emr-review-queue-urgency")
 
 
 def _log_in(p: Any, name: str) -> None:
