@@ -27,13 +27,14 @@ from datetime import date, datetime, timedelta, tzinfo
 from enum import StrEnum
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from emr.audit import Actor, record
 from emr.decision import Recommendation, recommend
 from emr.exceptions import Conflict, NotFound
 from emr.grading import PatientFinding
-from emr.models import AiResult, Order, Patient, ReferralAcknowledgement, utcnow
+from emr.models import (AiResult, EyeResult, Order, Patient, ReferralAcknowledgement,
+                        utcnow)
 from emr.reports import order_finding
 from emr.states import ACTIVE_STATES, OrderState
 
@@ -130,14 +131,20 @@ def recall_entry(db: Session, patient: Patient, today: date, zone: tzinfo) -> Re
     latest = _latest_screening(patient)
     if latest is None:
         return None
+    acknowledgement = db.scalar(select(ReferralAcknowledgement)
+                                .where(ReferralAcknowledgement.result_id == latest[1].id))
+    return _entry(patient, latest, acknowledgement, today, zone)
+
+
+def _entry(patient: Patient, latest: tuple[Order, AiResult, PatientFinding],
+           acknowledgement: ReferralAcknowledgement | None, today: date,
+           zone: tzinfo) -> RecallEntry:
     order, result, finding = latest
     recommendation = recommend(finding)
     decided_at, reviewed = _decided(result)
     decided_on = decided_at.astimezone(zone).date()
     shortest, longest = recommendation.interval_months
     due_from, due_by = add_months(decided_on, shortest), add_months(decided_on, longest)
-    acknowledgement = db.scalar(select(ReferralAcknowledgement)
-                                .where(ReferralAcknowledgement.result_id == result.id))
     status = _status(recommendation, acknowledgement is not None, _booked(patient, order),
                      due_from, due_by, today)
     return RecallEntry(patient, order, result, finding, recommendation, decided_at, reviewed,
@@ -148,7 +155,11 @@ def _screened_patients(db: Session, station: str) -> Iterator[Patient]:
     screened = select(Order.patient_id).join(AiResult, AiResult.order_id == Order.id)
     if station:
         screened = screened.where(Order.scheduled_station_ae == station)
-    yield from db.scalars(select(Patient).where(Patient.id.in_(screened)).order_by(Patient.id))
+    # Everything the finding needs, in a few queries rather than a few per patient.
+    query = (select(Patient).where(Patient.id.in_(screened)).order_by(Patient.id)
+             .options(selectinload(Patient.orders).selectinload(Order.results)
+                      .selectinload(AiResult.eyes).selectinload(EyeResult.reviews)))
+    yield from db.scalars(query)
 
 
 def recall_lists(db: Session, today: date, zone: tzinfo, station: str = "") -> RecallLists:
@@ -156,8 +167,10 @@ def recall_lists(db: Session, today: date, zone: tzinfo, station: str = "") -> R
 
     ``station`` keeps the patients ever screened at that station.
     """
-    entries = [e for p in _screened_patients(db, station)
-               if (e := recall_entry(db, p, today, zone)) is not None]
+    acknowledgements = {a.result_id: a for a in db.scalars(select(ReferralAcknowledgement))}
+    entries = [_entry(patient, latest, acknowledgements.get(latest[1].id), today, zone)
+               for patient in _screened_patients(db, station)
+               if (latest := _latest_screening(patient)) is not None]
     return RecallLists(
         overdue=_by_date(e for e in entries if e.status is RecallStatus.OVERDUE),
         due=_by_date(e for e in entries if e.status is RecallStatus.DUE),
