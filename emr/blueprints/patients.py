@@ -12,9 +12,10 @@ from emr.forms import PatientForm, show_errors
 from emr.models import Patient
 from emr.patients import (PatientDetails, create_patient, get_patient, possible_duplicates,
                           search_patients, update_patient)
+from emr.recall import recall_entry
 from emr.reports import screening_history
 from emr.security import current_actor, may, require
-from emr.web import parse_date, today
+from emr.web import app_config, parse_date, today
 
 bp = Blueprint("patients", __name__, url_prefix="/patients")
 
@@ -81,9 +82,12 @@ def show(patient_id: int) -> str:
     db = session()
     patient = get_patient(db, patient_id)
     history = screening_history(patient) if may("reports.view") else []
+    recall = (recall_entry(db, patient, today(), app_config().zone)
+              if may("recall.view") else None)
     record(db, current_actor(), "patient.view", patient_id=patient.id)
     db.commit()
-    return render_template("patients/show.html", patient=patient, history=history)
+    return render_template("patients/show.html", patient=patient, history=history,
+                           recall=recall)
 
 
 @bp.route("/<int:patient_id>/edit", methods=["GET", "POST"])

@@ -150,3 +150,19 @@ def test_dashboard_counts(app: Flask, client: FlaskClient, auth: AuthActions) ->
     assert '<strong id="dashboard-referrals">1</strong>' in page
     assert '<strong id="dashboard-overdue">0</strong>' in page
     assert 'href="/recall"' in page
+
+
+def test_patient_page_states_the_recall(app: Flask, client: FlaskClient,
+                                        auth: AuthActions) -> None:
+    referred = add_patient(app, mrn="M-R")
+    graded_order(app, client, referred, right=3, left=0)
+    mild = add_patient(app, mrn="M-M", given="Joan")
+    graded_order(app, client, mild, right=1, left=0)
+    auth.login("nurse")
+    page = auth.client.get(f"/patients/{referred}").text
+    assert "Referral\n    not yet acknowledged" in page
+    page = auth.client.get(f"/patients/{mild}").text
+    assert (f"Re-screen from {add_months(TODAY, 6)} by {add_months(TODAY, 12)}" in page)
+    auth.logout()
+    auth.login("technician")
+    assert "Re-screen" not in auth.client.get(f"/patients/{mild}").text
