@@ -55,6 +55,10 @@ class ThumbnailStore:
             path.write_bytes(thumbnail_png(photo))
             path.with_suffix(".txt").write_text(photo.name or photo.source, "utf-8")
 
+    def has(self, sop_instance_uid: str) -> bool:
+        """Whether the image's thumbnail was kept."""
+        return self._path(sop_instance_uid).is_file()
+
     def get(self, sop_instance_uid: str) -> bytes | None:
         """The image's thumbnail, or ``None`` when none was kept."""
         path = self._path(sop_instance_uid)

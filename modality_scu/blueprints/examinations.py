@@ -227,7 +227,7 @@ def _sent_rows(procedure: Procedure) -> dict[str, list[dict[str, Any]]]:
         rows.setdefault(image.laterality, []).append({
             "id": image.id, "number": image.instance_number,
             "name": thumbnails.name_of(image.sop_instance_uid) or image.source,
-            "kept": thumbnails.get(image.sop_instance_uid) is not None})
+            "kept": thumbnails.has(image.sop_instance_uid)})
     return rows
 
 
