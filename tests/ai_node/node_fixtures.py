@@ -24,6 +24,7 @@ from ai_node.dispatch import Dispatcher
 from ai_node.emr_api import EmrApi
 from ai_node.inbox import Inbox
 from ai_node.operators import OperatorStore
+from ai_node.web import create_app as create_node_app
 from ai_node.scp import start_storage_scp
 from emr import EmrConfig, ServiceToken, create_app
 from emr.accounts import create_user
@@ -32,7 +33,7 @@ from emr.models import Role
 from imaging_common.settings import load_settings
 from pacs_scp.server import start_server
 from tests.ai_node.node_peers import (AI_TOKEN, FAST_HASH, OPERATOR_PASSWORD, PASSWORD,
-                                      STATION_AE, LiveEmr, LivePacs, NetworkFile,
+                                      STATION_AE, LiveEmr, LivePacs, NetworkFile, Nurse,
                                       write_node_network)
 from tests.conftest import REPO, free_port
 
@@ -140,3 +141,12 @@ def operators(ai_config: AiConfig) -> OperatorStore:
     store = OperatorStore(ai_config.operators_file, hash_method=FAST_HASH)
     store.add("nina", "Nina Nurse", OPERATOR_PASSWORD)
     return store
+
+
+@pytest.fixture
+def nurse(ai_config: AiConfig, dispatcher: Dispatcher,
+          operators: OperatorStore) -> Iterator[Nurse]:
+    """A test client of the node's page, not yet logged in."""
+    app = create_node_app(ai_config, dispatcher, operators, testing=True)
+    with app.test_client() as client:
+        yield Nurse(client)

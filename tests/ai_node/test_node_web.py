@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
 
 import pytest
 from redis import Redis
 
-from ai_node.config import AiConfig
 from ai_node.dispatch import Dispatcher
 from ai_node.operators import OperatorError, OperatorStore
 from ai_node.poller import AutoRun
-from ai_node.web import create_app
 from ai_node.web.pages import order_rows
 from ai_node.web.summaries import ResultCache, report_url, result_summary
 from tests.ai_node.node_peers import OPERATOR_PASSWORD as PASSWORD
 from tests.ai_node.node_peers import LiveEmr, Nurse
 
 pytest_plugins = ["tests.ai_node.node_fixtures"]
-
-
-@pytest.fixture
-def nurse(ai_config: AiConfig, dispatcher: Dispatcher,
-          operators: OperatorStore) -> Iterator[Nurse]:
-    app = create_app(ai_config, dispatcher, operators, testing=True)
-    with app.test_client() as client:
-        yield Nurse(client)
 
 
 def test_the_page_and_its_status_need_a_log_in(nurse: Nurse) -> None:

@@ -10,7 +10,6 @@ that picks up the stale queued job must leave the new order untouched.
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,9 +18,7 @@ from rq import Queue, SimpleWorker
 
 from ai_node.config import AiConfig
 from ai_node.dispatch import JOB_FUNCTION, Dispatcher, job_id
-from ai_node.operators import OperatorStore
 from ai_node.stages import Stage
-from ai_node.web import create_app
 from tests.ai_node.node_peers import LiveEmr, Nurse, run_worker
 
 pytest_plugins = ["tests.ai_node.node_fixtures"]
@@ -56,14 +53,6 @@ def earlier_jobs(ai_config: AiConfig, redis: Redis) -> Queue:
                         "requested_by": "nina"})
     assert queue.fetch_job("dr-order-1").get_status() == "finished"
     return queue
-
-
-@pytest.fixture
-def nurse(ai_config: AiConfig, dispatcher: Dispatcher,
-          operators: OperatorStore) -> Iterator[Nurse]:
-    app = create_app(ai_config, dispatcher, operators, testing=True)
-    with app.test_client() as client:
-        yield Nurse(client)
 
 
 def test_new_orders_do_not_show_the_earlier_databases_jobs(

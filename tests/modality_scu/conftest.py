@@ -144,6 +144,15 @@ def app(config: StationConfig) -> Iterator[Flask]:
 
 
 @pytest.fixture
+def demo_app(network: Path, tmp_path: Path) -> Iterator[Flask]:
+    """The station of a network in demo mode (as ``make run`` starts it)."""
+    app = make_station(station_config(network, tmp_path / "demo-station", FOVEA_DEMO="1"))
+    yield app
+    context(app).sender.stop()
+    database(app).dispose()
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 

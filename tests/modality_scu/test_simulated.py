@@ -5,8 +5,6 @@ so that every reader can tell; each image still passes dciodvfy without an error
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -16,24 +14,14 @@ from pydicom.uid import JPEGBaseline8Bit
 
 from imaging_common.simulation import (SIMULATED_SERIES_DESCRIPTION, is_simulated,
                                        mark_simulated)
-from modality_scu.database import database
 from modality_scu.procedures import (PROTOCOL_SERIES_DESCRIPTION, final_step,
                                      simulated_series_uid)
 from modality_scu.models import ProcedureState
 
 from .conftest import (AuthActions, Order, context, dciodvfy_errors, jpeg, load_examination,
-                       make_station, started_examination, station_config)
+                       started_examination)
 
 ORDER = Order(accession_number="ACC-SIMULATED-1")
-
-
-@pytest.fixture
-def demo_app(network: Path, tmp_path: Path) -> Iterator[Flask]:
-    """The station of a network in demo mode (as ``make run`` starts it)."""
-    app = make_station(station_config(network, tmp_path / "demo-station", FOVEA_DEMO="1"))
-    yield app
-    context(app).sender.stop()
-    database(app).dispose()
 
 
 def _exam(app: Flask) -> tuple[AuthActions, int]:

@@ -6,28 +6,17 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from flask import Flask
 from PIL import Image
 
-from modality_scu.database import database
 from modality_scu.models import ProcedureState
 
-from .conftest import (AuthActions, Order, context, jpeg, load_examination, make_station,
-                       started_examination, station_config)
+from .conftest import (AuthActions, Order, context, jpeg, load_examination,
+                       started_examination)
 
 ORDER = Order(accession_number="ACC-THUMBNAILS-1")
-
-
-@pytest.fixture
-def demo_app(network: Path, tmp_path: Path) -> Iterator[Flask]:
-    app = make_station(station_config(network, tmp_path / "demo-station", FOVEA_DEMO="1"))
-    yield app
-    context(app).sender.stop()
-    database(app).dispose()
 
 
 @pytest.fixture
