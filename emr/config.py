@@ -28,7 +28,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from imaging_common.deployment import ENVIRONMENTS, check_production_secret
 from imaging_common.exceptions import ConfigError
-from imaging_common.settings import Network, load_settings, parse_boolean, service_argument_parser
+from imaging_common.settings import (Network, Settings, load_settings, parse_boolean,
+                                     service_argument_parser)
 
 __all__ = ["ENVIRONMENTS", "SCOPES", "EmrConfig", "ServiceToken", "load_config"]
 
@@ -68,6 +69,12 @@ class EmrConfig:
         auto_migrate: upgrade the database schema when the app is created.
         max_heatmap_bytes: the largest heat map image an AI result may carry.
         timezone: the site's IANA time zone; forms and pages use its local time.
+        dicom: the EMR node's network settings as a DICOM peer (its AE title,
+            the PACS node it calls, timeouts and TLS); ``None``: the EMR calls
+            no DICOM peer, and the report shows no photograph from the PACS.
+        image_cache_mb: the most megabytes of photographs fetched from the
+            PACS kept on disk (``<data_dir>/photographs``); the least recently
+            used go first.
     """
 
     secret_key: str = field(repr=False)
@@ -87,6 +94,8 @@ class EmrConfig:
     auto_migrate: bool = True
     max_heatmap_bytes: int = 2 * 1024 * 1024
     timezone: str = "UTC"
+    dicom: Settings | None = field(default=None, repr=False)
+    image_cache_mb: int = 512
 
     def __post_init__(self) -> None:
         if self.environment not in ENVIRONMENTS:
@@ -97,6 +106,8 @@ class EmrConfig:
                 _check_production_secret(f"the token of service {token.service!r}", token.token)
         if not self.secret_key:
             raise ConfigError("the secret key is empty")
+        if self.image_cache_mb < 1:
+            raise ConfigError(f"image_cache_mb {self.image_cache_mb} is not a positive number")
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -171,13 +182,15 @@ def load_config(
         login_max_failures=_whole(table, "login_max_failures", 5),
         login_window=_minutes(table, "login_window_minutes", 15),
         timezone=str(env.get("FOVEA_TIMEZONE") or table.get("timezone", "UTC")),
+        dicom=settings if settings.node.ae_title is not None else None,
+        image_cache_mb=_whole(table, "image_cache_mb", 512),
     )
 
 
 #: Keys the ``[emr]`` table of the network file may hold.
 EMR_KEYS = frozenset({"environment", "timezone", "stations", "cookie_secure",
                       "login_max_failures", "login_window_minutes", "session_minutes",
-                      "services"})
+                      "services", "image_cache_mb"})
 
 
 def _emr_table(path: Path) -> dict[str, Any]:

@@ -24,6 +24,8 @@ from imaging_common.status import GeneralStatus, RetrieveStatus, StoreStatus
 
 __all__ = ["GetResult", "get_study"]
 
+#: Presentation Context IDs are the odd numbers 1-255 (PS3.8 9.3.2.2).
+MAX_CONTEXTS = 128
 #: A callback given each received instance; returns True to keep it.
 InstanceHandler = Callable[[Dataset], bool]
 
@@ -51,9 +53,15 @@ def get_study(ae: AE, peer: Node, study_instance_uid: str, sop_classes: Sequence
     """
     from pynetdicom.presentation import build_context, build_role
 
+    # One presentation context per transfer syntax (PS3.7 D.3.3.2 lets the
+    # acceptor pick one syntax per context): each instance comes back in the
+    # syntax it is archived in, a JPEG frame byte for byte, not decompressed.
     contexts = [build_context(STUDY_ROOT_GET)]
-    contexts += [build_context(sop_class, list(STORAGE_TRANSFER_SYNTAXES))
-                 for sop_class in sop_classes]
+    contexts += [build_context(sop_class, syntax)
+                 for sop_class in sop_classes for syntax in STORAGE_TRANSFER_SYNTAXES]
+    if len(contexts) > MAX_CONTEXTS:
+        raise ValueError(f"{len(sop_classes)} SOP classes need more than {MAX_CONTEXTS} "
+                         f"presentation contexts")
     roles = [build_role(sop_class, scp_role=True) for sop_class in sop_classes]
     counts = {"received": 0, "refused": 0}
 

@@ -136,6 +136,7 @@ Fovea is running (data in {run_dir}/, secrets in {run_dir}/secrets.env). Ctrl-C 
 
   DICOM: PACS FOVEA_PACS 127.0.0.1:11112 (a viewer calls as WEASIS_AE, listens on 11115)
          worklist + MPPS FOVEA_MWL 127.0.0.1:11113, AI node FOVEA_AI 127.0.0.1:11114
+         the EMR calls the PACS as FOVEA_EMR (C-GET of the photographs, C-STORE)
   try:   echoscu -aet WEASIS_AE -aec FOVEA_PACS 127.0.0.1 11112
 
   Prometheus /metrics: http://127.0.0.1:9112/metrics (PACS), :9113/metrics (worklist),

@@ -29,6 +29,8 @@ from tests.certificates import Pki, make_pki
 REPO = Path(__file__).resolve().parent.parent
 TEST_CALLERS = ["ECHOSCU", "STORESCU", "FINDSCU", "MOVESCU", "GETSCU", "TESTSCU", "COMMITSCU"]
 DEST_AE = "DESTSCP"
+#: The EMR as a DICOM peer (it fetches photographs by C-GET).
+EMR_AE = "FOVEA_EMR"
 
 
 @pytest.fixture(autouse=True)
@@ -77,7 +79,7 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
 
 def write_network(path: Path, dest_port: int, commit_port: int | None = None) -> Path:
     """Write a network file for tests: DCMTK's default AE titles are known."""
-    accepts = ", ".join(f'"{ae}"' for ae in TEST_CALLERS)
+    accepts = ", ".join(f'"{ae}"' for ae in (*TEST_CALLERS, EMR_AE))
     commit = f"port = {commit_port}" if commit_port else ""
     path.write_text(f"""
 [settings]
@@ -102,6 +104,10 @@ port = {dest_port}
 ae_title = "COMMITSCU"
 host = "127.0.0.1"
 {commit}
+
+[nodes.emr]
+ae_title = "{EMR_AE}"
+host = "127.0.0.1"
 """)
     return path
 
