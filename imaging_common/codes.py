@@ -61,6 +61,10 @@ UNCOMPRESSED_PREDECESSOR = Code("121320", "DCM", "Uncompressed predecessor")
 #: CID 7203 Image Derivation: how a simulated capture's stored picture was made.
 LOSSY_COMPRESSION = Code("113040", "DCM", "Lossy Compression")
 
+#: CID 7000 Diagnostic Imaging Report Document Titles: the Concept Name of the
+#: printable screening report kept as Encapsulated PDF (PS3.3 C.24.2).
+DIAGNOSTIC_IMAGING_REPORT = Code("18748-4", "LN", "Diagnostic Imaging Report")
+
 
 # --- AI results: the DR report (TID 1500) and the heat map capture -------------
 # Concepts the AI node's results carry. Standard concepts where PS3.16, SNOMED CT
@@ -174,11 +178,31 @@ PROCESSING_EQUIPMENT = Code("109102", "DCM", "Processing Equipment")
 SOURCE_IMAGE_FOR_PROCESSING = Code("121322", "DCM",
                                    "Source image for image processing operation")
 
+# --- The ophthalmologist's verified report of an AI result (IHE AI Results) -------
+
+#: Whether the ophthalmologist confirmed or corrected the AI's finding of an eye:
+#: a local concept name (none standard names the assessment of an AI result)
+#: with the DCM values of CID 3217 for agreeing or not with an earlier finding.
+AI_FINDING_ASSESSMENT = Code("AI-ASSESSMENT", "99FOVEA", "Assessment of the AI finding")
+AGREEMENT_WITH_AI_FINDING = Code("122775", "DCM", "Agreement with prior findings")
+DISAGREEMENT_WITH_AI_FINDING = Code("122776", "DCM", "Disagreement with prior findings")
+
+#: The AI report a verified report assesses, as a COMPOSITE item. Local: no
+#: standard concept names the result under review.
+ASSESSED_AI_REPORT = Code("AI-REPORT-ASSESSED", "99FOVEA", "AI report assessed")
+
+#: CID 7452 Organizational Roles: the verifying observer's role.
+PHYSICIAN = Code("309343006", "SCT", "Physician")
+
 __all__ += [
+    "AGREEMENT_WITH_AI_FINDING",
+    "AI_FINDING_ASSESSMENT",
+    "ASSESSED_AI_REPORT",
     "COMMENT",
     "DECIDES_EYE",
     "DIABETIC_RETINOPATHY",
     "DIABETIC_RETINOPATHY_SCREENING",
+    "DISAGREEMENT_WITH_AI_FINDING",
     "DR_SEVERITY",
     "GOOD_IMAGE_QUALITY",
     "ICDR_GRADES",
@@ -190,6 +214,7 @@ __all__ += [
     "NOT_ASSESSED",
     "NO_UNITS",
     "OCULAR_FUNDUS_PHOTOGRAPHY",
+    "PHYSICIAN",
     "PROCESSING_EQUIPMENT",
     "QUALITATIVE_EVALUATIONS",
     "REASON_FOR_REPEATING_ACQUISITION",

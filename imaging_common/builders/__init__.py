@@ -6,6 +6,7 @@ the tests by a strict read-back and by dciodvfy.
 
 - :mod:`~imaging_common.builders.identity`: patient, request and equipment inputs.
 - :mod:`~imaging_common.builders.ophthalmic`: Ophthalmic Photography 8 Bit Image.
+- :mod:`~imaging_common.builders.encapsulated_pdf`: Encapsulated PDF, the printable report.
 - :mod:`~imaging_common.builders.procedure_step`: the Modality Performed Procedure
   Step N-CREATE and N-SET attribute lists a modality sends.
 - :mod:`~imaging_common.builders.ai_results`: the AI node's results, built in
@@ -24,6 +25,13 @@ from imaging_common.builders.ai_results import (
     capture_instance_uid,
     report_instance_uid,
     result_series_uid,
+)
+from imaging_common.builders.encapsulated_pdf import (
+    EncapsulatedPdf,
+    ReferencedInstance,
+    build_encapsulated_pdf,
+    encapsulated_document,
+    report_pdf_series_uid,
 )
 from imaging_common.builders.identity import Equipment, Patient, Request
 from imaging_common.builders.ophthalmic import (
@@ -45,24 +53,29 @@ from imaging_common.builders.procedure_step import (
 __all__ = [
     "AlgorithmIdentity",
     "DiscontinuationReason",
+    "EncapsulatedPdf",
     "Equipment",
     "EyeFinding",
     "JpegFrame",
     "Laterality",
     "OphthalmicImage",
     "Patient",
+    "ReferencedInstance",
     "PerformedSeries",
     "Request",
     "ResultKind",
     "ScheduledStep",
     "build_dr_report",
+    "build_encapsulated_pdf",
     "build_heatmap_capture",
     "build_ophthalmic_photograph",
     "build_step_completed",
     "build_step_discontinued",
     "build_step_in_progress",
     "capture_instance_uid",
+    "encapsulated_document",
     "jpeg_frame_info",
     "report_instance_uid",
+    "report_pdf_series_uid",
     "result_series_uid",
 ]
