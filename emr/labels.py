@@ -4,7 +4,8 @@ One row per graded image (SOP Instance UID) of every reviewed eye, with the
 label the ophthalmologist signed off and the AI finding of that photograph
 (the eye's, for results that list no photographs). A simulated capture is no
 photograph of the eye the label describes: it gives no row.
-Rows carry DICOM identifiers only: no name, MRN, birth date or free text.
+Rows carry DICOM identifiers only: no name, MRN, birth date or free text; every
+cell is spreadsheet-safe (a model name beginning with ``=`` stays text).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from emr.models import AiResult, EyeResult, Order, Review
+from imaging_common.web.spreadsheet import spreadsheet_row
 
 __all__ = ["LABEL_COLUMNS", "label_rows", "labels_csv"]
 
@@ -91,7 +93,7 @@ def labels_csv(rows: Iterator[dict[str, str]]) -> Iterator[str]:
     writer = csv.DictWriter(buffer, fieldnames=LABEL_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow(row)
+        writer.writerow(spreadsheet_row(row))
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue()
             buffer.seek(0)

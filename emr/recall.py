@@ -37,10 +37,10 @@ from emr.models import (AiResult, EyeResult, Order, Patient, ReferralAcknowledge
                         utcnow)
 from emr.reports import order_finding
 from emr.states import ACTIVE_STATES, OrderState
+from imaging_common.web.spreadsheet import spreadsheet_row
 
 __all__ = ["DUE_NOTICE", "RecallEntry", "RecallLists", "RecallStatus", "acknowledge_referral",
-           "RECALL_COLUMNS", "add_months", "recall_csv", "recall_entry", "recall_lists",
-           "spreadsheet_safe"]
+           "RECALL_COLUMNS", "add_months", "recall_csv", "recall_entry", "recall_lists"]
 
 #: How long before a re-screening falls due the patient appears on the due list.
 DUE_NOTICE = timedelta(days=30)
@@ -211,14 +211,6 @@ def acknowledge_referral(db: Session, order: Order, actor: Actor,
 RECALL_COLUMNS = ("list", "mrn", "family_name", "given_name", "birth_date", "accession_number",
                   "station", "screened_on", "finding", "reviewed", "recommendation",
                   "due_from", "due_by")
-#: A cell a spreadsheet would read as a formula starts with one of these (OWASP
-#: "CSV injection"); tab and carriage return too, since some programs strip them.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value: str) -> str:
-    """``value`` with a leading apostrophe where a spreadsheet would run it as a formula."""
-    return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
 
 
 def _csv_row(name: str, entry: RecallEntry, zone: tzinfo) -> dict[str, str]:
@@ -231,7 +223,7 @@ def _csv_row(name: str, entry: RecallEntry, zone: tzinfo) -> dict[str, str]:
               "finding": entry.finding.label, "reviewed": "yes" if entry.reviewed else "no",
               "recommendation": entry.recommendation.action,
               "due_from": entry.due_from.isoformat(), "due_by": entry.due_by.isoformat()}
-    return {key: spreadsheet_safe(value) for key, value in values.items()}
+    return spreadsheet_row(values)
 
 
 def recall_csv(lists: RecallLists, zone: tzinfo) -> str:

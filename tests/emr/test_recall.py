@@ -13,8 +13,7 @@ from sqlalchemy import select
 
 from emr.database import session
 from emr.models import AuditEntry, Patient, utcnow
-from emr.recall import (RecallStatus, add_months, recall_csv, recall_entry, recall_lists,
-                        spreadsheet_safe)
+from emr.recall import RecallStatus, add_months, recall_csv, recall_entry, recall_lists
 from emr.web import app_config
 
 from .conftest import AuthActions, add_order, add_patient, graded_order
@@ -30,15 +29,6 @@ TODAY = utcnow().date()
 ])
 def test_add_months(day: date, months: int, expected: date) -> None:
     assert add_months(day, months) == expected
-
-
-@pytest.mark.parametrize("value", ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx"])
-def test_formula_cells_are_neutralised(value: str) -> None:
-    assert spreadsheet_safe(value) == "'" + value
-
-
-def test_plain_cells_are_kept() -> None:
-    assert spreadsheet_safe("Doe") == "Doe" and spreadsheet_safe("") == ""
 
 
 def status_on(app: Flask, patient_id: int, day: date) -> RecallStatus | None:

@@ -179,3 +179,18 @@ def test_a_simulated_photograph_gives_no_training_label(app: Flask, client: Flas
                        eyes[0]["images"][1]["sop_instance_uid"])
     assert real in labelled and simulated not in labelled
     assert len(labelled) == 2  # the right eye's real photograph, the left eye's one
+
+
+def test_a_formula_in_an_exported_cell_stays_text(app: Flask, client: FlaskClient,
+                                                  auth: AuthActions) -> None:
+    """A model name the AI node sends is text to a spreadsheet, never a live formula."""
+    order_id = add_order(app, add_patient(app))
+    move(client, order_id, *TO_AI_RUNNING)
+    body = result_body()
+    body["model"]["name"] = '=HYPERLINK("http://example.invalid","open")'
+    assert post(client, order_id, body).status_code == 201
+    auth.login("ophthalmologist")
+    auth.post(f"/orders/{order_id}/review", approve_both())
+    rows = read_csv(auth.client.get("/labels.csv"))
+    assert rows and {r["model_name"] for r in rows} == {
+        '\'=HYPERLINK("http://example.invalid","open")'}
