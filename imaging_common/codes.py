@@ -189,7 +189,7 @@ DISAGREEMENT_WITH_AI_FINDING = Code("122776", "DCM", "Disagreement with prior fi
 
 #: The AI report a verified report assesses, as a COMPOSITE item. Local: no
 #: standard concept names the result under review.
-ASSESSED_AI_REPORT = Code("AI-REPORT-ASSESSED", "99FOVEA", "AI report assessed")
+ASSESSED_AI_REPORT = Code("AI-REPORT", "99FOVEA", "AI report assessed")
 
 #: CID 7452 Organizational Roles: the verifying observer's role.
 PHYSICIAN = Code("309343006", "SCT", "Physician")

@@ -14,6 +14,8 @@ the tests by a strict read-back and by dciodvfy.
   TID 1500) and :mod:`~imaging_common.builders.heatmap_capture` (heat map
   Secondary Capture) from the inputs in
   :mod:`~imaging_common.builders.ai_findings`.
+- :mod:`~imaging_common.builders.review_report`: the ophthalmologist's verified
+  report of the AI's (Comprehensive 3D SR, TID 1500, Verification Flag VERIFIED).
 """
 
 from imaging_common.builders.ai_results import (
@@ -49,6 +51,13 @@ from imaging_common.builders.procedure_step import (
     build_step_discontinued,
     build_step_in_progress,
 )
+from imaging_common.builders.review_report import (
+    EyeSignOff,
+    Verifier,
+    build_verified_report,
+    evidence_references,
+    verified_report_series_uid,
+)
 
 __all__ = [
     "AlgorithmIdentity",
@@ -56,6 +65,7 @@ __all__ = [
     "EncapsulatedPdf",
     "Equipment",
     "EyeFinding",
+    "EyeSignOff",
     "JpegFrame",
     "Laterality",
     "OphthalmicImage",
@@ -65,6 +75,7 @@ __all__ = [
     "Request",
     "ResultKind",
     "ScheduledStep",
+    "Verifier",
     "build_dr_report",
     "build_encapsulated_pdf",
     "build_heatmap_capture",
@@ -72,10 +83,13 @@ __all__ = [
     "build_step_completed",
     "build_step_discontinued",
     "build_step_in_progress",
+    "build_verified_report",
     "capture_instance_uid",
     "encapsulated_document",
+    "evidence_references",
     "jpeg_frame_info",
     "report_instance_uid",
     "report_pdf_series_uid",
     "result_series_uid",
+    "verified_report_series_uid",
 ]
