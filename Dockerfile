@@ -1,9 +1,10 @@
 # One image for every Fovea service; the command picks the service
-# (docker-compose.yml). DCMTK's echoscu is the DIMSE services' health check.
+# (docker-compose.yml). DCMTK's echoscu is the DIMSE services' health check; the
+# fonts are those the EMR's printable report embeds (names in any script).
 FROM python:3.11-slim
 
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends dcmtk \
+    && apt-get install -y --no-install-recommends dcmtk fonts-dejavu-core fonts-droid-fallback \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

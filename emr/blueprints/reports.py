@@ -24,6 +24,7 @@ from emr.labels import label_rows, labels_csv
 from emr.models import AiResult, EyeImage, EyeResult, Order
 from emr.orders import OrderFilter, get_order
 from emr.reports import build_report, maculopathy_words, margin_words, quality_words
+from emr.report_pdf import fetch_pictures, render_report_pdf, report_file_name
 from emr.review import EyeReview, review_result
 from emr.review_queue import review_queue
 from emr.security import current_actor, may, require
@@ -145,6 +146,24 @@ def picture(order_id: int, result_id: int, image_id: int) -> Response:
     return _audited_picture(db, order_id, "report.picture.view",
                             {"result": result_id, "image": image_id},
                             row.picture, row.picture_media_type)
+
+
+@bp.get("/orders/<int:order_id>/report.pdf")
+@require("reports.view")
+def report_pdf(order_id: int) -> Response:
+    """The report as one printable page (PDF), with the photographs from the PACS."""
+    db = session()
+    order = get_order(db, order_id)
+    config = app_config()
+    report = build_report(order)
+    document = render_report_pdf(report, fetch_pictures(config, report), config.zone,
+                                 datetime.now(config.zone))
+    response = _audited_picture(db, order_id, "report.pdf.download",
+                                {"result": report.result.id if report.result else None},
+                                document, "application/pdf")
+    response.headers["Content-Disposition"] = f"attachment; filename={report_file_name(order)}"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 def _audited_picture(db: Session, order_id: int, action: str, detail: dict[str, Any],
