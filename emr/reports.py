@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 from emr.decision import Recommendation, recommend
 from emr.grading import PatientFinding, worse_eye
-from emr.models import AiResult, EyeResult, Order, Patient
+from emr.models import AiResult, EyeImage, EyeResult, Order, Patient
 from emr.trend import Trend, compare
 
-__all__ = ["Report", "ScreeningHistoryRow", "build_report", "maculopathy_words",
-           "margin_words", "order_finding", "quality_words", "screening_history"]
+__all__ = ["Photograph", "Report", "ScreeningHistoryRow", "build_report", "eye_photographs",
+           "maculopathy_words", "margin_words", "order_finding", "order_photograph_uids",
+           "quality_words", "screening_history"]
 
 #: How each quality score (the AI node's QualityReport) reads on the report.
 _SCORE_WORDS = (("field", "field {:.2f}"), ("brightness", "brightness {:.0f}"),
@@ -33,14 +34,63 @@ def order_finding(order: Order) -> PatientFinding | None:
     return worse_eye({eye.laterality: eye.effective_finding for eye in result.eyes})
 
 
-def _previous_finding(order: Order) -> PatientFinding | None:
+def _earlier_screenings(order: Order) -> tuple[Order, ...]:
+    """The patient's orders before ``order`` that have a result, the latest first."""
     earlier = [o for o in order.patient.orders
                if o.id != order.id and o.current_result is not None
                and (o.scheduled_at, o.id) < (order.scheduled_at, order.id)]
-    if not earlier:
-        return None
-    latest = max(earlier, key=lambda o: (o.scheduled_at, o.id))
-    return order_finding(latest)
+    return tuple(sorted(earlier, key=lambda o: (o.scheduled_at, o.id), reverse=True))
+
+
+def _previous_finding(order: Order) -> PatientFinding | None:
+    earlier = _earlier_screenings(order)
+    return order_finding(earlier[0]) if earlier else None
+
+
+@dataclass(frozen=True)
+class Photograph:
+    """One photograph of an eye as the report shows it, fetched from the PACS.
+
+    ``image`` is the AI node's own decision on this photograph (its grade,
+    quality and heat-map picture); ``None`` on results posted before the node
+    graded each photograph, which name the eye's source images only.
+    """
+
+    order: Order
+    eye: EyeResult
+    sop_instance_uid: str
+    image: EyeImage | None
+
+    @property
+    def decisive(self) -> bool:
+        """Whether this photograph gives the eye its finding."""
+        if self.image is not None:
+            return self.image.decisive
+        return self.sop_instance_uid == self.eye.decisive_sop_instance_uid
+
+    @property
+    def has_heatmap(self) -> bool:
+        """Whether the AI node's picture of it is the heat map over the photograph
+        (a gradable photograph); an ungradable one's picture is the photograph itself."""
+        return (self.image is not None and self.image.grade is not None
+                and bool(self.image.picture_media_type))
+
+
+def eye_photographs(eye: EyeResult) -> tuple[Photograph, ...]:
+    """Every photograph of an eye, the deciding one first."""
+    order = eye.result.order
+    if eye.images:
+        images = sorted(eye.images, key=lambda image: not image.decisive)
+        return tuple(Photograph(order, eye, image.sop_instance_uid, image) for image in images)
+    photographs = [Photograph(order, eye, uid, None) for uid in eye.source_sop_instance_uids]
+    return tuple(sorted(photographs, key=lambda photograph: not photograph.decisive))
+
+
+def order_photograph_uids(order: Order) -> frozenset[str]:
+    """The SOP Instance UIDs of every photograph any result of ``order`` graded."""
+    return frozenset(uid for result in order.results for eye in result.eyes
+                     for uid in (*eye.source_sop_instance_uids,
+                                 *(image.sop_instance_uid for image in eye.images)))
 
 
 @dataclass(frozen=True)
@@ -54,6 +104,8 @@ class Report:
     recommendation: Recommendation | None
     trend: Trend | None
     earlier_results: tuple[AiResult, ...]
+    #: The patient's earlier orders with a result, the latest first.
+    earlier_screenings: tuple[Order, ...] = ()
 
     @property
     def borderline_margin(self) -> float | None:
@@ -66,6 +118,15 @@ class Report:
         """Whether every eye of the current result has been signed off."""
         return bool(self.eyes) and all(e.review is not None for e in self.eyes)
 
+    def previous_eye(self, laterality: str) -> EyeResult | None:
+        """The same eye at the patient's latest earlier screening that graded it."""
+        for order in self.earlier_screenings:
+            result = order.current_result
+            eye = result.eye(laterality) if result is not None else None
+            if eye is not None:
+                return eye
+        return None
+
 
 def build_report(order: Order) -> Report:
     """The report of ``order``; without a result only the order part is filled."""
@@ -77,7 +138,8 @@ def build_report(order: Order) -> Report:
         order=order, result=result, eyes=tuple(result.eyes), finding=finding,
         recommendation=recommend(finding),
         trend=compare(finding, _previous_finding(order)),
-        earlier_results=tuple(r for r in order.results if r.id != result.id))
+        earlier_results=tuple(r for r in order.results if r.id != result.id),
+        earlier_screenings=_earlier_screenings(order))
 
 
 @dataclass(frozen=True)

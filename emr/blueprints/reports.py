@@ -23,17 +23,26 @@ from emr.grading import DrGrade
 from emr.labels import label_rows, labels_csv
 from emr.models import AiResult, EyeImage, EyeResult, Order
 from emr.orders import OrderFilter, get_order
-from emr.reports import build_report, maculopathy_words, margin_words, quality_words
+from emr.pacs import fetch_photographs, photograph_image
+from emr.reports import (Report, build_report, eye_photographs, maculopathy_words,
+                         margin_words, order_photograph_uids, quality_words)
 from emr.report_pdf import fetch_pictures, render_report_pdf, report_file_name
 from emr.review import EyeReview, review_result
 from emr.review_queue import review_queue
 from emr.security import current_actor, may, require
 from emr.states import OrderState
 from emr.web import app_config, parse_date
+from imaging_common.exceptions import PeerError
+from imaging_common.logs import get_logger
 
 bp = Blueprint("reports", __name__)
-for _words in (maculopathy_words, margin_words, quality_words):
+log = get_logger(__name__)
+for _words in (maculopathy_words, margin_words, quality_words, eye_photographs):
     bp.add_app_template_global(_words)
+
+#: What the report says of a photograph the PACS did not deliver.
+PHOTOGRAPH_UNAVAILABLE = "The photograph could not be fetched from the PACS."
+PHOTOGRAPH_MISSING = "The PACS holds no such photograph in this study."
 
 Page = str | tuple[str, int] | BaseResponse
 
@@ -164,6 +173,48 @@ def report_pdf(order_id: int) -> Response:
     response.headers["Content-Disposition"] = f"attachment; filename={report_file_name(order)}"
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+@bp.get("/orders/<int:order_id>/photographs/<sop_instance_uid>")
+@require("reports.view")
+def photograph(order_id: int, sop_instance_uid: str) -> Response:
+    """One photograph of the order, full resolution, from the PACS by way of the cache:
+    JPEG as the camera wrote it, anything else as PNG. Only a photograph a result of
+    this order graded is served."""
+    db = session()
+    order = get_order(db, order_id)
+    if sop_instance_uid not in order_photograph_uids(order):
+        abort(404)
+    try:
+        data, media_type = photograph_image(app_config(), order.study_instance_uid,
+                                            sop_instance_uid)
+    except PeerError as exc:
+        log.warning("photograph not fetched", order_id=order_id, reason=str(exc))
+        return Response(PHOTOGRAPH_UNAVAILABLE, status=503, mimetype="text/plain")
+    return _audited_picture(db, order_id, "report.photograph.view",
+                            {"sop_instance_uid": sop_instance_uid}, data, media_type)
+
+
+@bp.app_template_global()
+def fetch_report_photographs(report: Report) -> dict[str, str]:
+    """Bring the photographs the report shows into the cache, the previous screening's
+    too; return, for each one that cannot be shown, why (one C-GET per study)."""
+    previous = (report.previous_eye(eye.laterality) for eye in report.eyes)
+    eyes = [*report.eyes, *(eye for eye in previous if eye is not None)]
+    by_order: dict[Order, set[str]] = {}
+    for eye in eyes:
+        by_order.setdefault(eye.result.order, set()).update(
+            p.sop_instance_uid for p in eye_photographs(eye))
+    problems: dict[str, str] = {}
+    for order, uids in by_order.items():
+        try:
+            cached = set(fetch_photographs(app_config(), order.study_instance_uid, uids))
+        except PeerError as exc:
+            log.warning("photographs not fetched", order_id=order.id, reason=str(exc))
+            problems.update(dict.fromkeys(uids, PHOTOGRAPH_UNAVAILABLE))
+            continue
+        problems.update(dict.fromkeys(uids - cached, PHOTOGRAPH_MISSING))
+    return problems
 
 
 def _audited_picture(db: Session, order_id: int, action: str, detail: dict[str, Any],
