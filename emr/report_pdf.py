@@ -35,7 +35,7 @@ from fpdf import FPDF
 from fpdf.enums import MethodReturnValue, XPos, YPos
 from PIL import Image, UnidentifiedImageError
 from pydicom.dataset import Dataset
-from pydicom.uid import ComprehensiveSRStorage, OphthalmicPhotography8BitImageStorage
+from pydicom.uid import Comprehensive3DSRStorage, OphthalmicPhotography8BitImageStorage
 
 from emr.config import EmrConfig
 from emr.decision import eye_words
@@ -493,7 +493,7 @@ def report_document(report: Report, document: bytes, signed_at: datetime,
     sources = [ReferencedInstance(OphthalmicPhotography8BitImageStorage, uid)
                for eye in report.eyes for uid in eye.source_sop_instance_uids]
     if report.result is not None:
-        sources.append(ReferencedInstance(ComprehensiveSRStorage,
+        sources.append(ReferencedInstance(Comprehensive3DSRStorage,
                                           report.result.sr_sop_instance_uid))
     return build_encapsulated_pdf(
         EncapsulatedPdf(document, DOCUMENT_TITLE, signed_at.astimezone(zone),
