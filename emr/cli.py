@@ -1,4 +1,5 @@
-"""Commands for operators: ``flask --app emr db-upgrade | create-admin | seed-demo``."""
+"""Commands for operators: ``flask --app emr db-upgrade | create-admin | seed-demo |
+send-archive``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from emr.accounts import create_user
+from emr.archive_outbox import send_pending
 from emr.database import database, session
 from emr.exceptions import Conflict, ValidationError
 from emr.migrate import upgrade
@@ -83,7 +85,18 @@ def seed_demo_command(patients: int, seed: int) -> None:
         click.echo(f"demo accounts ({', '.join(a[0] for a in DEMO_ACCOUNTS)}) already existed")
 
 
+@click.command("send-archive")
+@with_appcontext
+def send_archive() -> None:
+    """Send to the PACS every object still owed to it (signed reports, printable
+    reports); for a timer. Exits with status 1 while anything is left waiting."""
+    summary = send_pending(session(), app_config())
+    click.echo(f"{summary.sent} sent, {summary.failed} failed, {summary.waiting} waiting")
+    if not summary.all_sent:
+        raise SystemExit(1)
+
+
 def register_commands(app: Flask) -> None:
     """Add the EMR's commands to ``app.cli``."""
-    for command in (db_upgrade, create_admin, seed_demo_command):
+    for command in (db_upgrade, create_admin, seed_demo_command, send_archive):
         app.cli.add_command(command)

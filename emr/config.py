@@ -69,6 +69,8 @@ class EmrConfig:
         auto_migrate: upgrade the database schema when the app is created.
         max_heatmap_bytes: the largest heat map image an AI result may carry.
         timezone: the site's IANA time zone; forms and pages use its local time.
+        institution: the organisation the EMR serves: the Verifying
+            Organization of the reports its ophthalmologists sign.
         dicom: the EMR node's network settings as a DICOM peer (its AE title,
             the PACS node it calls, timeouts and TLS); ``None``: the EMR calls
             no DICOM peer, and the report shows no photograph from the PACS.
@@ -94,6 +96,7 @@ class EmrConfig:
     auto_migrate: bool = True
     max_heatmap_bytes: int = 2 * 1024 * 1024
     timezone: str = "UTC"
+    institution: str = "Fovea screening service"
     dicom: Settings | None = field(default=None, repr=False)
     image_cache_mb: int = 512
 
@@ -106,6 +109,8 @@ class EmrConfig:
                 _check_production_secret(f"the token of service {token.service!r}", token.token)
         if not self.secret_key:
             raise ConfigError("the secret key is empty")
+        if not self.institution.strip() or len(self.institution) > 64:
+            raise ConfigError("institution must be 1 to 64 characters (a DICOM long string)")
         if self.image_cache_mb < 1:
             raise ConfigError(f"image_cache_mb {self.image_cache_mb} is not a positive number")
         try:
@@ -182,13 +187,14 @@ def load_config(
         login_max_failures=_whole(table, "login_max_failures", 5),
         login_window=_minutes(table, "login_window_minutes", 15),
         timezone=str(env.get("FOVEA_TIMEZONE") or table.get("timezone", "UTC")),
+        institution=str(table.get("institution", "Fovea screening service")),
         dicom=settings if settings.node.ae_title is not None else None,
         image_cache_mb=_whole(table, "image_cache_mb", 512),
     )
 
 
 #: Keys the ``[emr]`` table of the network file may hold.
-EMR_KEYS = frozenset({"environment", "timezone", "stations", "cookie_secure",
+EMR_KEYS = frozenset({"environment", "timezone", "institution", "stations", "cookie_secure",
                       "login_max_failures", "login_window_minutes", "session_minutes",
                       "services", "image_cache_mb"})
 

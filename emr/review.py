@@ -2,7 +2,9 @@
 
 A review is added beside the AI result and never replaces it; a later review of
 the same eye (an amendment) is added too, and the latest one counts. The first
-complete review of an order's current result moves it to *reviewed*.
+complete review of an order's current result moves it to *reviewed*. Each
+signing is owed to the PACS as a verified report (:mod:`emr.signed_report`),
+in the same transaction.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from sqlalchemy.orm import Session
 from emr.audit import Actor, record
 from emr.exceptions import TransitionRefused, ValidationError
 from emr.grading import DrGrade, Finding
-from emr.models import AiResult, Decision, Order, Review, Role
+from emr.models import AiResult, Decision, Order, Review, Role, User
 from emr.orders import change_state
+from emr.signed_report import record_signing
 from emr.states import OrderState
 
 __all__ = ["EyeReview", "review_result"]
@@ -50,13 +53,15 @@ def _signed_finding(ai: Finding, review: EyeReview, errors: dict[str, str]) -> F
     return corrected
 
 
-def _check_reviewable(order: Order, result: AiResult, actor: Actor) -> None:
+def _check_reviewable(order: Order, result: AiResult, actor: Actor) -> User:
+    """The ophthalmologist signing, once the result is found reviewable."""
     if actor.user is None or actor.user.role != Role.OPHTHALMOLOGIST:
         raise PermissionError("only ophthalmologists review AI results")
     if result is not order.current_result:
         raise ValidationError("only the order's current result can be reviewed")
     if order.state not in (OrderState.AI_DONE, OrderState.REVIEWED):
         raise TransitionRefused(f"the order is '{order.state.value}', not awaiting review")
+    return actor.user
 
 
 def review_result(db: Session, order: Order, result: AiResult,
@@ -68,7 +73,7 @@ def review_result(db: Session, order: Order, result: AiResult,
         ValidationError: an eye is missing, or a correction is empty or unexplained.
         TransitionRefused: the order is not awaiting review.
     """
-    _check_reviewable(order, result, actor)
+    signer = _check_reviewable(order, result, actor)
     by_eye = {r.laterality: r for r in reviews}
     if set(by_eye) != {e.laterality for e in result.eyes} or len(by_eye) != len(reviews):
         raise ValidationError("review every graded eye once", {"eyes": "one review per eye"})
@@ -86,8 +91,9 @@ def review_result(db: Session, order: Order, result: AiResult,
         db.add(row)
         added.append(row)
     db.flush()
+    archived = record_signing(db, order, result, added, signer)
     record(db, actor, "review.create", patient_id=order.patient_id, order_id=order.id,
-           detail={"result": result.id,
+           detail={"result": result.id, "sr_sop_instance_uid": archived.sop_instance_uid,
                    "decisions": {r.laterality: r.decision for r in reviews}})
     if order.state == OrderState.AI_DONE:
         change_state(db, order, OrderState.REVIEWED, actor)

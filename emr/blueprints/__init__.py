@@ -9,8 +9,9 @@ __all__ = ["register_blueprints"]
 
 def register_blueprints(app: Flask) -> None:
     """Register every feature's blueprint on ``app``."""
-    from emr.blueprints import (admin, api, audit, auth, dashboard, orders, patients, recall,
-                                reports)
+    from emr.blueprints import (admin, api, archive, audit, auth, dashboard, orders, patients,
+                                recall, reports)
 
-    for module in (auth, patients, orders, reports, recall, admin, audit, dashboard, api):
+    for module in (auth, patients, orders, reports, archive, recall, admin, audit, dashboard,
+                   api):
         app.register_blueprint(module.bp)

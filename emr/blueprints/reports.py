@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, undefer
 from werkzeug.wrappers import Response as BaseResponse
 
 from emr.audit import record
+from emr.blueprints.archive import send_after_signing
 from emr.database import session
 from emr.decision import GUIDELINE_SOURCES, GUIDELINE_TABLE
 from emr.exceptions import TransitionRefused, ValidationError
@@ -124,6 +125,7 @@ def review(order_id: int) -> Page:
         flash(str(exc), "error")
         return _render(get_order(db, order_id), form, 409)
     flash("Review signed.", "success")
+    send_after_signing(order)
     return redirect(url_for("reports.report", order_id=order.id))
 
 

@@ -6,9 +6,11 @@
 - :mod:`~emr.models.results`: AI results per eye and per photograph, and reviews.
 - :mod:`~emr.models.recall`: acknowledgements of referrals.
 - :mod:`~emr.models.audit`: the append-only audit log.
+- :mod:`~emr.models.archive`: the outbox of DICOM objects owed to the PACS.
 """
 
 from emr.models.accounts import LoginAttempt, Role, User
+from emr.models.archive import ArchiveItem, ArchiveKind, ArchiveState
 from emr.models.audit import AuditEntry
 from emr.models.base import Base, utcnow
 from emr.models.orders import Laterality, Order, OrderTransition, Priority
@@ -17,7 +19,8 @@ from emr.models.recall import ReferralAcknowledgement
 from emr.models.results import AiResult, Decision, EyeImage, EyeResult, Review
 
 __all__ = [
-    "AiResult", "AuditEntry", "Base", "Decision", "EyeImage", "EyeResult", "Laterality",
+    "AiResult", "ArchiveItem", "ArchiveKind", "ArchiveState", "AuditEntry", "Base", "Decision",
+    "EyeImage", "EyeResult", "Laterality",
     "LoginAttempt", "Order", "OrderTransition", "Patient", "Priority", "ReferralAcknowledgement",
     "Review", "Role", "Sex", "User", "utcnow",
 ]

@@ -266,6 +266,9 @@ class Review(Base):
     maculopathy: Mapped[bool | None] = mapped_column(Boolean)
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    #: The verified report (SR) this sign-off is archived in, with the other
+    #: eye's of the same signing (emr.signed_report); null before revision 0006.
+    sr_sop_instance_uid: Mapped[str | None] = mapped_column(String(64), index=True)
 
     eye_result: Mapped[EyeResult] = relationship(back_populates="reviews")
     reviewer: Mapped[User] = relationship()

@@ -129,7 +129,6 @@ def test_0005_adds_referral_acknowledgements_and_back(database_url: str) -> None
             _insert_result(connection)
         upgrade(engine, "0005")
         assert current_revision(engine) == "0005"
-        _matches_the_models(engine)
         assert _acknowledgements(engine) == []
         with engine.begin() as connection:
             connection.execute(text(
@@ -142,7 +141,46 @@ def test_0005_adds_referral_acknowledgements_and_back(database_url: str) -> None
         with engine.connect() as connection:
             assert connection.execute(text("SELECT id FROM ai_results")).all() == [(1,)]
         upgrade(engine)
+        _matches_the_models(engine)
         assert _acknowledgements(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_0006_adds_the_archive_outbox_and_each_reviews_report_and_back(
+        database_url: str) -> None:
+    """Reviews signed before 0006 were never archived: they name no verified report and
+    nothing is owed for them; the way down drops the outbox and the column alone."""
+    engine = _engine(database_url)
+    try:
+        upgrade(engine, "0005")
+        with engine.begin() as connection:
+            _insert_result(connection)
+            connection.execute(text(
+                "INSERT INTO reviews (id, eye_result_id, reviewer_id, decision, grade, comment, "
+                "created_at) VALUES (1, 1, 1, 'approve', 0, '', :now)"),
+                {"now": datetime(2026, 3, 2, tzinfo=timezone.utc)})
+        upgrade(engine, "0006")
+        assert current_revision(engine) == "0006"
+        with engine.connect() as connection:
+            assert connection.execute(text(
+                "SELECT id, sr_sop_instance_uid FROM reviews")).all() == [(1, None)]
+            assert connection.execute(text("SELECT id FROM archive_outbox")).all() == []
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO archive_outbox (id, order_id, kind, sop_class_uid, "
+                "sop_instance_uid, state, attempts, last_error, created_at, result_id) "
+                "VALUES (1, 1, 'verified-sr', '1.2.840.10008.5.1.4.1.1.88.34', '1.2.9', "
+                "'pending', 0, '', :now, 1)"), {"now": datetime(2026, 3, 2, tzinfo=timezone.utc)})
+            connection.execute(text("UPDATE reviews SET sr_sop_instance_uid = '1.2.9'"))
+        downgrade(engine, "0005")
+        assert "archive_outbox" not in inspect(engine).get_table_names()
+        assert "sr_sop_instance_uid" not in _columns(engine, "reviews")
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT id, decision FROM reviews")).all() == [
+                (1, "approve")]
+        upgrade(engine)
+        _matches_the_models(engine)
     finally:
         engine.dispose()
 
