@@ -227,8 +227,9 @@ def photograph_image(config: EmrConfig, study_instance_uid: str,
     """One photograph as a browser or a PDF shows it: ``(bytes, media type)``.
 
     A JPEG Baseline (Process 1) photograph is its encapsulated frame, byte for
-    byte (PS3.5 A.4); any other is decoded and rendered to PNG, 8-bit RGB or
-    greyscale. The photograph is fetched from the PACS when it is not cached.
+    byte as the camera wrote it (PS3.5 A.4, less the even-length padding); any
+    other is decoded and rendered to PNG, 8-bit RGB or greyscale. The
+    photograph is fetched from the PACS when it is not cached.
 
     Raises:
         NotFound: the study in the PACS has no such photograph.
@@ -246,7 +247,7 @@ def photograph_image(config: EmrConfig, study_instance_uid: str,
         raise NotFound("the photograph is not of this study")
     cache.touch(path)
     if ds.file_meta.TransferSyntaxUID == JPEGBaseline8Bit and _frames(ds) == 1:
-        return next(generate_frames(ds.PixelData, number_of_frames=1)), JPEG
+        return _unpadded(next(generate_frames(ds.PixelData, number_of_frames=1))), JPEG
     rendering = cache.path(sop_instance_uid, ".png")
     if rendering.is_file():
         cache.touch(rendering)
@@ -255,6 +256,12 @@ def photograph_image(config: EmrConfig, study_instance_uid: str,
     cache.put_rendering(sop_instance_uid, data)
     cache.evict(keep=[sop_instance_uid])
     return data, PNG
+
+
+def _unpadded(frame: bytes) -> bytes:
+    """The JPEG stream without the byte that evened its length (PS3.5 A.4: a fragment
+    has an even length; a stream ending in EOI, FFD9, may be followed by one 00)."""
+    return frame[:-1] if frame.endswith(b"\xff\xd9\x00") else frame
 
 
 def _frames(ds: Dataset) -> int:
