@@ -11,6 +11,9 @@ built-in defaults. Secrets never live in the network file:
 - ``FOVEA_EMR_TOKEN_<SERVICE>`` (or ``[tokens] <service> = ...`` in the secrets
   file) is the bearer token of a service whose scopes ``[emr.services.<service>]``
   declares in the network file.
+- ``FOVEA_SIGN_ON_SECRET_<APP>`` (or ``[sign_on] <app> = ...`` in the secrets file)
+  is the client secret of an app whose people sign on through the EMR
+  (``[emr.sign_on.<app>]``: the roles it admits, where it takes people back).
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from imaging_common.exceptions import ConfigError
 from imaging_common.settings import (Network, Settings, load_settings, parse_boolean,
                                      service_argument_parser)
 
-__all__ = ["ENVIRONMENTS", "SCOPES", "EmrConfig", "ServiceToken", "load_config"]
+__all__ = ["ENVIRONMENTS", "SCOPES", "EmrConfig", "ServiceToken", "SignOnClient",
+           "load_config"]
 
 #: What a service token may do on the REST API.
 SCOPES = {
@@ -49,6 +53,23 @@ class ServiceToken:
     service: str
     token: str = field(repr=False)
     scopes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class SignOnClient:
+    """An app whose people sign on through the EMR (:mod:`emr.sign_on`).
+
+    Attributes:
+        name: the app's node name (``station``, ``ai``).
+        secret: what the app shows when it trades a code or checks a session.
+        roles: the roles that may use the app.
+        return_url: where the browser goes back to with a one-time code.
+    """
+
+    name: str
+    secret: str = field(repr=False)
+    roles: frozenset[str]
+    return_url: str
 
 
 @dataclass(frozen=True)
@@ -87,6 +108,7 @@ class EmrConfig:
     http_port: int = 5000
     log_format: str = "auto"
     service_tokens: tuple[ServiceToken, ...] = ()
+    sign_on_clients: tuple[SignOnClient, ...] = ()
     stations: tuple[str, ...] = ("FUNDUS_CAM1",)
     session_cookie_secure: bool = False
     session_lifetime: timedelta = timedelta(hours=8)
@@ -107,6 +129,8 @@ class EmrConfig:
             _check_production_secret("the secret key", self.secret_key)
             for token in self.service_tokens:
                 _check_production_secret(f"the token of service {token.service!r}", token.token)
+            for client in self.sign_on_clients:
+                _check_production_secret(f"the sign-on secret of {client.name!r}", client.secret)
         if not self.secret_key:
             raise ConfigError("the secret key is empty")
         if not self.institution.strip() or len(self.institution) > 64:
@@ -179,6 +203,7 @@ def load_config(
         http_port=http_port,
         log_format=settings.log_format,
         service_tokens=_service_tokens(table, secret_file, env),
+        sign_on_clients=_sign_on_clients(settings.network, table, secret_file, env),
         stations=_stations(settings.network, table),
         session_cookie_secure=_flag(
             env.get("FOVEA_EMR_COOKIE_SECURE", table.get("cookie_secure")),
@@ -196,7 +221,7 @@ def load_config(
 #: Keys the ``[emr]`` table of the network file may hold.
 EMR_KEYS = frozenset({"environment", "timezone", "institution", "stations", "cookie_secure",
                       "login_max_failures", "login_window_minutes", "session_minutes",
-                      "services", "image_cache_mb"})
+                      "services", "sign_on", "image_cache_mb"})
 
 
 def _emr_table(path: Path) -> dict[str, Any]:
@@ -276,3 +301,31 @@ def _stations(network: Network, table: Mapping[str, Any]) -> tuple[str, ...]:
 
 def _flag(value: Any, default: bool) -> bool:
     return default if value is None else parse_boolean(value)
+
+
+#: The roles each app admits when the network file does not say.
+DEFAULT_SIGN_ON_ROLES = {"station": ("technician",), "ai": ("nurse",)}
+
+
+def _sign_on_clients(network: Network, table: Mapping[str, Any], secret_file: Mapping[str, Any],
+                     env: Mapping[str, str]) -> tuple[SignOnClient, ...]:
+    """The apps of ``[emr.sign_on]`` that have a secret; the others cannot sign anyone on."""
+    declared = table.get("sign_on", {})
+    from_file = secret_file.get("sign_on", {})
+    clients = []
+    for name, spec in declared.items():
+        secret = env.get(f"FOVEA_SIGN_ON_SECRET_{name.upper()}") or from_file.get(name)
+        if not secret:
+            continue
+        roles = frozenset(spec.get("roles", DEFAULT_SIGN_ON_ROLES.get(name, ())))
+        return_url = spec.get("return_url") or _node_url(network, name) + "/sign-on/return"
+        clients.append(SignOnClient(name, str(secret), roles, str(return_url)))
+    return tuple(clients)
+
+
+def _node_url(network: Network, name: str) -> str:
+    node = next((n for n in network.nodes if n.name == name), None)
+    if node is None or not node.http_port:
+        raise ConfigError(f"[emr.sign_on.{name}]: no node {name!r} with an http_port, "
+                          "so give return_url")
+    return f"http://{node.host}:{node.http_port}"

@@ -10,14 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, request
+from flask import Flask, abort, request
 from flask_login import LoginManager, current_user, login_required
 from flask_wtf.csrf import CSRFProtect
 
 from emr.audit import Actor
+from emr.config import EmrConfig
 from emr.database import session
 from emr.models import Role, User
+from emr.sign_on import EMR_CLIENT, resolve
+from emr.web import CONFIG_KEY
+from imaging_common.web import foundation
 
 __all__ = ["PERMISSIONS", "csrf", "current_actor", "init_security", "login_manager",
            "may", "require"]
@@ -79,35 +84,21 @@ def current_actor() -> Actor:
     return Actor(user=user, remote_addr=request.remote_addr or "")
 
 
-def _load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
-        return None
-    user = session().get(User, int(user_id))
-    return user if user is not None and user.active else None
-
-
-def _security_headers(response: Response) -> Response:
-    """Headers every page gets (OWASP Secure Headers Project)."""
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-        "frame-ancestors 'none'; form-action 'self'")
-    if request.endpoint and not request.endpoint.startswith("static"):
-        response.headers.setdefault("Cache-Control", "no-store")
-    return response
+def _load_user(token: str) -> User | None:
+    """The person whose EMR sign-on the session holds (:mod:`emr.sign_on`)."""
+    # What resolve() marks (ended, last seen) is written with the request's own work;
+    # a refused session is refused again next time whether or not that is written.
+    return resolve(session(), token, EMR_CLIENT)
 
 
 def init_security(app: Flask) -> None:
     """Bind log-in, CSRF protection and the security headers to ``app``."""
-    login_manager.init_app(app)
-    login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please log in to see this page."
-    # Sessions are permanent, for which flask-login's "strong" mode acts as "basic":
-    # a session whose browser fingerprint changed is no longer fresh.
-    login_manager.session_protection = "basic"
-    login_manager.user_loader(_load_user)
-    csrf.init_app(app)
-    app.after_request(_security_headers)
+    config: EmrConfig = app.extensions[CONFIG_KEY]
+    origins = {_origin(client.return_url) for client in config.sign_on_clients}
+    foundation.init_security(app, login_manager, csrf, _load_user,
+                             form_targets=sorted(origins))
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -32,8 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Fovea station ready on http://{host}:{config.http_port}/ as AE {config.ae_title} "
           f"(worklist {config.worklist.ae_title}, archive {config.pacs.ae_title}; "
           f"data in {config.settings.data_dir}/)\n"
-          f"  first technician: FOVEA_DATA_DIR={config.settings.data_dir} "
-          f"flask --app modality_scu create-user", flush=True)
+          f"  technicians sign on through the EMR: its accounts with the technician role",
+          flush=True)
     log.info("listening", host=host, port=config.http_port, ae_title=config.ae_title)
     # SIGTERM ends the server like Ctrl-C does, so the sender finishes its round.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

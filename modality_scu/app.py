@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, Response, g, render_template, request
+from flask import Flask, request
 from flask_login import current_user
-from flask_wtf.csrf import CSRFError
 from pynetdicom import AE
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from imaging_common.dimse import make_ae
 from imaging_common.logs import configure_logging, get_logger
+from imaging_common.web.foundation import (WebSettings, configure_app, error_page, log_requests,
+                                           register_error_pages)
+from imaging_common.web.sign_on import SignOnClient
 from imaging_common.web_metrics import init_metrics
 from modality_scu.blueprints import register_blueprints
-from modality_scu.cli import register_commands
 from modality_scu.config import StationConfig, load_config
 from modality_scu.database import init_database, open_database
 from modality_scu.forms import CsrfForm
@@ -59,11 +59,10 @@ def create_app(config: StationConfig | None = None,
         config=config, outbox=outbox, sender=OutboxSender(config, db, outbox, factory),
         ae_factory=factory, holding=HoldingArea(config.holding_dir),
         thumbnails=ThumbnailStore(config.thumbnails_dir))
-    _request_log(app)
+    log_requests(app, log, lambda person: person.username)
     init_metrics(app)  # GET /metrics, no log-in: Prometheus scrapes it
-    init_security(app)
+    init_security(app, SignOnClient(config.sign_on) if config.sign_on else None)
     register_blueprints(app)
-    register_commands(app)
     _error_handlers(app, config)
     _templates(app)
     return app
@@ -77,50 +76,26 @@ def configure_station_logging(log_format: str) -> None:
 
 
 def _flask_settings(app: Flask, config: StationConfig) -> None:
-    secure = config.session_cookie_secure
-    app.config.update(
-        SECRET_KEY=config.secret_key,
-        TESTING=config.environment == "testing",
-        SESSION_COOKIE_NAME="fovea_station_session",
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SECURE=secure,
-        SESSION_COOKIE_SAMESITE="Lax",
-        REMEMBER_COOKIE_HTTPONLY=True,
-        REMEMBER_COOKIE_SECURE=secure,
-        REMEMBER_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=config.session_lifetime,
-        WTF_CSRF_TIME_LIMIT=int(config.session_lifetime.total_seconds()),
-        WTF_CSRF_SSL_STRICT=True,
-        MAX_CONTENT_LENGTH=config.max_request_bytes,
-        # Werkzeug keeps small form parts in memory; the files spill to disk.
-        MAX_FORM_MEMORY_SIZE=1024 * 1024,
-    )
-
-
-def _page(status: int, title: str, message: str) -> tuple[str, int]:
-    return render_template("error.html", status=status, title=title, message=message), status
+    configure_app(app, WebSettings(
+        cookie_name="fovea_station_session", secret_key=config.secret_key,
+        secure_cookies=config.session_cookie_secure, session_lifetime=config.session_lifetime,
+        max_content_length=config.max_request_bytes,
+        testing=config.environment == "testing"))
+    # Werkzeug keeps small form parts in memory; the files spill to disk.
+    app.config["MAX_FORM_MEMORY_SIZE"] = 1024 * 1024
 
 
 def _error_handlers(app: Flask, config: StationConfig) -> None:
-    @app.errorhandler(CSRFError)
-    def csrf_error(exc: CSRFError) -> tuple[str, int]:
-        log.warning("CSRF check failed", path=request.path)
-        return _page(400, "The form has expired",
-                     "The form was not accepted (missing or expired security token). "
-                     "Go back, reload the page and try again.")
+    register_error_pages(app, log=log)
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge) -> tuple[str, int]:
         log.warning("upload refused", reason="too_large", route=str(request.url_rule or "-"))
         limit = config.max_upload_bytes / 1048576
-        return _page(413, "The upload is too large",
-                     f"Nothing was sent. Each photograph may be at most {limit:g} MB, and an "
-                     f"examination at most {config.max_images_per_eye} photographs per eye. "
-                     f"Go back and choose smaller files.")
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> tuple[str, int]:
-        return _page(exc.code or 500, exc.name, exc.description or "")
+        return error_page(413, "The upload is too large",
+                          f"Nothing was sent. Each photograph may be at most {limit:g} MB, and "
+                          f"an examination at most {config.max_images_per_eye} photographs per "
+                          f"eye. Go back and choose smaller files.")
 
 
 def _format_time(moment: datetime | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
@@ -155,18 +130,3 @@ def _templates(app: Flask) -> None:
         logged_in = bool(getattr(current_user, "is_authenticated", False))
         # No form data: the logout button must not read the request (a 413 page).
         return {"logout_form": CsrfForm(formdata=None) if logged_in else None}
-
-
-def _request_log(app: Flask) -> None:
-    """One line per request: method, route, status, time; no query string, no patient data."""
-    @app.before_request
-    def start_timer() -> None:
-        g.started = time.perf_counter()
-
-    @app.after_request
-    def log_request(response: Response) -> Response:
-        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        user = getattr(current_user, "id", None) if current_user else None
-        log.info("request", method=request.method, route=str(request.url_rule or "-"),
-                 status=response.status_code, ms=round(elapsed * 1000, 1), user_id=user)
-        return response

@@ -9,10 +9,14 @@ Scheduled Station AE Title it asks the worklist for; ``--port`` (``FOVEA_PORT``)
 overrides the node's ``http_port``. It calls the ``worklist`` node (MWL and
 MPPS) and the ``pacs`` node (C-STORE and storage commitment).
 
-Secrets never live in the network file: ``FOVEA_SECRET_KEY`` signs sessions
-and CSRF tokens. In production it is required, at least 32 characters and
-not a known placeholder; elsewhere a random key is kept in
-``<data_dir>/station-secret-key``. The ``[station]`` table tunes the rest::
+Secrets never live in the network file: ``FOVEA_STATION_SECRET_KEY`` signs
+sessions and CSRF tokens (the station's own key: no other app's cookie means
+anything here). In production it is required, at least 32 characters and not
+a known placeholder; elsewhere a random key is kept in
+``<data_dir>/station-secret-key``. Technicians sign on through the EMR
+(:mod:`imaging_common.web.sign_on`): ``FOVEA_SIGN_ON_SECRET_STATION`` is the
+station's client secret there, and the EMR is the network file's ``emr`` node
+(or ``FOVEA_EMR_URL``). The ``[station]`` table tunes the rest::
 
     [station]
     environment = "development"   # or "production", "testing" (FOVEA_ENV)
@@ -53,6 +57,7 @@ from imaging_common.settings import (
     parse_boolean,
     service_argument_parser,
 )
+from imaging_common.web.sign_on import SignOnSettings, load_sign_on_settings
 
 __all__ = ["ENVIRONMENTS", "RetryPolicy", "StationConfig", "argument_parser", "load_config"]
 
@@ -106,8 +111,8 @@ class StationConfig:
         commitment_timeout: seconds to wait for a storage commitment report.
         session_lifetime: how long a log-in lasts.
         session_cookie_secure: send the session cookie over HTTPS only.
-        password_hash_method: werkzeug's hashing method (scrypt by default).
         demo: whether simulated capture is offered (the network runs in demo mode).
+        sign_on: how technicians sign on through the EMR; ``None``: nobody can.
     """
 
     settings: Settings
@@ -121,8 +126,8 @@ class StationConfig:
     commitment_timeout: float = 30.0
     session_lifetime: timedelta = timedelta(hours=8)
     session_cookie_secure: bool = False
-    password_hash_method: str = "scrypt"
     demo: bool = False
+    sign_on: SignOnSettings | None = None
 
     def __post_init__(self) -> None:
         if self.environment not in ENVIRONMENTS:
@@ -130,7 +135,8 @@ class StationConfig:
         if self.production and self.demo:
             raise ConfigError("demo mode (simulated capture) is not allowed in production")
         if self.production:
-            check_production_secret("the secret key", self.secret_key, "FOVEA_SECRET_KEY")
+            check_production_secret("the secret key", self.secret_key,
+                                    "FOVEA_STATION_SECRET_KEY")
         if not self.secret_key:
             raise ConfigError("the secret key is empty")
         try:
@@ -220,7 +226,7 @@ def load_config(argv: Sequence[str] | None = None,
     table = _station_table(settings.config_path)
     environment = str(settings.extra.get("environment") or env.get("FOVEA_ENV")
                       or table.get("environment", "development"))
-    secret_key = env.get("FOVEA_SECRET_KEY", "")
+    secret_key = env.get("FOVEA_STATION_SECRET_KEY", "")
     if not secret_key and environment != "production":
         secret_key = _development_secret(settings.data_dir)
     retry = RetryPolicy(first=_number(table, "retry_first_seconds", 5.0),
@@ -241,7 +247,15 @@ def load_config(argv: Sequence[str] | None = None,
         session_cookie_secure=(environment == "production" if cookie_secure is None
                                else parse_boolean(cookie_secure)),
         demo=_flag("demo", demo),
+        sign_on=_sign_on(settings, env),
     )
+
+
+def _sign_on(settings: Settings, env: Mapping[str, str]) -> SignOnSettings | None:
+    """The sign-on settings, or ``None`` (with the reason logged by the app) without a secret."""
+    if not env.get("FOVEA_SIGN_ON_SECRET_STATION"):
+        return None
+    return load_sign_on_settings(settings.network, "station", env)
 
 
 def _station_table(path: Path) -> dict[str, Any]:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, HiddenField, IntegerField, MultipleFileField,
-                     PasswordField, SelectField, StringField)
+                     SelectField)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
 from imaging_common.builders.procedure_step import DiscontinuationReason
 
-__all__ = ["AcquisitionForm", "CancelForm", "CsrfForm", "LoginForm", "StartForm"]
+__all__ = ["AcquisitionForm", "CancelForm", "CsrfForm", "StartForm"]
 
 #: ICDR severity levels a simulated capture can show.
 SEVERITIES = [SelectChoice(value=str(grade), label=f"{grade}: {label}") for grade, label in (
@@ -24,11 +24,6 @@ SEVERITIES = [SelectChoice(value=str(grade), label=f"{grade}: {label}") for grad
 
 class CsrfForm(FlaskForm):
     """A form with no fields: a button that POSTs (log out), protected by CSRF."""
-
-
-class LoginForm(FlaskForm):
-    username = StringField("User name", validators=[DataRequired(), Length(max=64)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=128)])
 
 
 class StartForm(FlaskForm):

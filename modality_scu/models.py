@@ -78,22 +78,35 @@ class ImageState(str, enum.Enum):
 
 
 class Operator(Base):
-    """A technician who may log in to the station."""
+    """A technician as the EMR signed them on: the station's record of who did what.
+
+    People sign on through the EMR (:mod:`imaging_common.web.sign_on`); this row
+    is made or updated at each sign-on, so that examinations name who performed
+    them. The station keeps no password (``password_hash`` stays empty).
+    """
 
     __tablename__ = "operators"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     full_name: Mapped[str] = mapped_column(String(128))
-    password_hash: Mapped[str] = mapped_column(String(256))
+    password_hash: Mapped[str] = mapped_column(String(256), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+
+    #: The EMR sign-on token this object was loaded for (not stored): the session's id.
+    sign_on_token = ""
 
     # flask-login's user protocol
     @property
     def is_authenticated(self) -> bool:
         return True
+
+    def get_id(self) -> str:
+        if not self.sign_on_token:
+            raise AttributeError("this operator was not loaded for a sign-on")
+        return self.sign_on_token
 
     @property
     def is_active(self) -> bool:
@@ -102,9 +115,6 @@ class Operator(Base):
     @property
     def is_anonymous(self) -> bool:
         return False
-
-    def get_id(self) -> str:
-        return str(self.id)
 
 
 class Procedure(Base):

@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,3 +244,11 @@ def dcmtk(*args: str, check: bool = True,
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     """A throwaway CA and certificates for the TLS tests (tests/certificates.py)."""
     return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def identity_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The EMR as the identity source, serving sign-ons over HTTP (tests/identity.py)."""
+    from tests.identity import running_identity_provider
+    with running_identity_provider(tmp_path_factory.mktemp("identity")) as provider:
+        yield provider

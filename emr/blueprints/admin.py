@@ -8,6 +8,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from emr.accounts import create_user, set_password
+from emr.sign_on import credential_stamp, end_all
 from emr.audit import record
 from emr.database import session
 from emr.exceptions import Conflict, ValidationError
@@ -77,12 +78,18 @@ def edit_user(user_id: int) -> Page:
             try:
                 if form.password.data:
                     set_password(user, form.password.data, app_config().password_hash_method)
+                stamp = credential_stamp(user)
                 user.full_name = (form.full_name.data or "").strip()
                 user.role = Role(form.role.data)
                 user.active = bool(form.active.data)
+                # A new password, role or deactivation ends the account's sessions on
+                # the EMR and on every app it signed on to, at once.
+                ended = end_all(db, user, "credentials changed") \
+                    if credential_stamp(user) != stamp else 0
                 record(db, current_actor(), "user.update",
                        detail={"user": user.id, "role": user.role.value, "active": user.active,
-                               "password_changed": bool(form.password.data)})
+                               "password_changed": bool(form.password.data),
+                               "sessions_ended": ended})
                 db.commit()
                 flash(f"Account {user.username} saved.", "success")
                 return redirect(url_for("admin.users"))

@@ -44,6 +44,17 @@ class User(UserMixin, Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
 
+    #: The token of the sign-on (:mod:`emr.sign_on`) this object was loaded for; not
+    #: stored. flask-login keeps it in the session cookie instead of the account's
+    #: number, so a session ends when its sign-on does.
+    sign_on_token = ""
+
+    def get_id(self) -> str:
+        """flask-login: the session's sign-on token."""
+        if not self.sign_on_token:
+            raise AttributeError("this account was not loaded for a sign-on")
+        return self.sign_on_token
+
     @property
     def is_active(self) -> bool:
         """flask-login: a deactivated account cannot log in or keep a session."""

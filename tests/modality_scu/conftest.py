@@ -30,7 +30,6 @@ from imaging_common.codes import REQUESTED_PROCEDURE_DR_SCREENING
 from imaging_common.settings import load_settings
 from imaging_common.uids import new_uid
 from modality_scu import StationConfig, create_app, load_config
-from modality_scu.accounts import create_operator
 from modality_scu.database import database, session
 from modality_scu.models import Operator, Procedure
 from modality_scu.procedures import StartPlan, plan_start, record_started
@@ -38,13 +37,27 @@ from modality_scu.web import CONTEXT_KEY, StationContext
 from modality_scu.worklist_query import WorklistItem
 from pacs_scp.server import start_server
 from tests.conftest import free_port, require_tool, wait_for_port
+from tests.identity import IdentityProvider
 
 STATION_AE = "FUNDUS_CAM1"
 PACS_AE = "FOVEA_PACS"
 WORKLIST_AE = "FOVEA_MWL"
-PASSWORD = "correct horse battery staple"
-FAST_HASH = "pbkdf2:sha256:1000"  # the suite's passwords need no scrypt cost
 SECRET = "station-test-secret-" + "x" * 32
+#: The EMR the station's technicians sign on through (set for each test).
+_IDENTITY: list[IdentityProvider] = []
+
+
+@pytest.fixture(autouse=True)
+def _identity(identity_provider: IdentityProvider) -> IdentityProvider:
+    _IDENTITY[:] = [identity_provider]
+    return identity_provider
+
+
+def identity() -> IdentityProvider:
+    """The EMR that signs the station's technicians on."""
+    return _IDENTITY[0]
+
+
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
@@ -97,21 +110,15 @@ commitment_timeout = 5
 def station_config(network: Path, data_dir: Path, *options: str,
                    **environ: str) -> StationConfig:
     """The configuration ``python -m modality_scu`` would read, in testing mode."""
-    config = load_config(["--config", str(network), "--data-dir", str(data_dir),
-                          "--environment", "testing", *options],
-                         environ={"FOVEA_SECRET_KEY": SECRET, "FOVEA_FSYNC": "0", **environ})
-    return dataclasses.replace(config, password_hash_method=FAST_HASH)
+    return load_config(["--config", str(network), "--data-dir", str(data_dir),
+                        "--environment", "testing", *options],
+                       environ={"FOVEA_STATION_SECRET_KEY": SECRET, "FOVEA_FSYNC": "0",
+                                **identity().environ("station"), **environ})
 
 
 def make_station(config: StationConfig) -> Flask:
-    """The station's app on ``config``, with the technician ``tech`` (not started)."""
-    app = create_app(config)
-    with app.app_context():
-        db = session()
-        if db.query(Operator).count() == 0:
-            create_operator(db, "tech", "Tess Technician", PASSWORD, FAST_HASH)
-            db.commit()
-    return app
+    """The station's app on ``config`` (not started); technicians sign on through the EMR."""
+    return create_app(config)
 
 
 def context(app: Flask) -> StationContext:
@@ -171,10 +178,9 @@ class AuthActions:
         self.token = match.group(1)
         return self.token
 
-    def login(self, username: str = "tech", password: str = PASSWORD) -> TestResponse:
-        self.refresh_token("/login")
-        response = self.client.post("/login", data={
-            "csrf_token": self.token, "username": username, "password": password})
+    def login(self, username: str = "tech") -> TestResponse:
+        """Sign on through the EMR, as a browser would."""
+        response = identity().sign_on(self.client, username)
         if response.status_code == 302:
             self.refresh_token("/outbox")  # the session is renewed at log-in
         return response

@@ -28,7 +28,9 @@ from worklist.config import TOKEN_VARIABLE
 from worklist.config import load_config as load_worklist_config
 from worklist.server import start_server as start_worklist
 
-from .conftest import FAST_HASH, STATION_AE, write_network
+from tests.identity import FAST_HASH
+
+from .conftest import STATION_AE, write_network
 
 TOKEN = "worklist-token-0123456789abcdef"
 #: What identifies the test patient; none of it may be logged.

@@ -25,8 +25,9 @@ from modality_scu.database import database
 from modality_scu.synthetic import synthetic_jpeg
 from tests.screenshots import PHONE, screenshot
 
+from tests.identity import PASSWORD, running_identity_provider
+
 from .conftest import (
-    PASSWORD,
     context,
     encoded,
     free_port,
@@ -66,15 +67,22 @@ def _browse(tmp_path: Path, peers: Peers, demo: bool) -> Iterator[Any]:
     and a browser on its pages."""
     if CHROMIUM is None:
         pytest.skip("Debian's chromium package is not installed (apt-get install chromium)")
-    pacs_port = free_port()
+    pacs_port, station_port = free_port(), free_port()
     network = write_network(tmp_path / "network.toml", pacs_port, peers.worklist_port,
                             emr_port=peers.emr_port)
-    app = make_station(station_config(network, tmp_path / "station",
-                                      **({"FOVEA_DEMO": "1"} if demo else {})))
+    station_url = f"http://127.0.0.1:{station_port}"
+    with running_identity_provider(tmp_path / "identity", station_url=station_url) as emr:
+        yield from _serve(tmp_path, network, pacs_port, station_port,
+                          {**emr.environ("station"), **({"FOVEA_DEMO": "1"} if demo else {})})
+
+
+def _serve(tmp_path: Path, network: Path, pacs_port: int, station_port: int,
+           environ: dict[str, str]) -> Iterator[Any]:
+    app = make_station(station_config(network, tmp_path / "station", **environ))
     context(app).sender.start()
     # The archive binds its port before anything else may take it.
     with running_pacs(network, tmp_path / "pacs", pacs_port):
-        http = make_server("127.0.0.1", 0, app, threaded=True)
+        http = make_server("127.0.0.1", station_port, app, threaded=True)
         thread = threading.Thread(target=http.serve_forever, daemon=True)
         thread.start()
         try:
@@ -279,7 +287,8 @@ def _thumbnails_shown(p: Any, selector: str, count: int) -> None:
 
 
 def _log_in(p: Any, picture: str | None = None) -> None:
-    """Log in as the technician from the log-in page; picture that page if asked."""
+    """Log in as the technician at the EMR the station sends them to; picture that page
+    if asked."""
     p.goto("/")
     sync_api.expect(p.get_by_role("heading", name="Log in")).to_be_visible()
     if picture:

@@ -30,7 +30,7 @@ def test_defaults_come_from_the_network_file(tmp_path: Path) -> None:
 
 def test_options_override_the_environment_and_the_file(tmp_path: Path) -> None:
     environ = {"FOVEA_PORT": "6002", "FOVEA_AE_TITLE": "FUNDUS_CAM9",
-               "FOVEA_DATA_DIR": str(tmp_path / "env"), "FOVEA_SECRET_KEY": "k" * 40}
+               "FOVEA_DATA_DIR": str(tmp_path / "env"), "FOVEA_STATION_SECRET_KEY": "k" * 40}
     config = load_config([], environ=environ)
     assert (config.http_port, config.ae_title) == (6002, "FUNDUS_CAM9")
     assert config.secret_key == "k" * 40
@@ -44,9 +44,9 @@ def test_production_needs_a_real_secret(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="secret key must be set"):
         load_config(["--environment", "production", "--data-dir", str(tmp_path)], environ={})
     with pytest.raises(ConfigError, match="secret key must be set"):
-        load_config(["--environment", "production"], environ={"FOVEA_SECRET_KEY": "changeme"})
+        load_config(["--environment", "production"], environ={"FOVEA_STATION_SECRET_KEY": "changeme"})
     config = load_config(["--environment", "production"],
-                         environ={"FOVEA_SECRET_KEY": "s" * 40})
+                         environ={"FOVEA_STATION_SECRET_KEY": "s" * 40})
     assert config.production and config.session_cookie_secure
 
 
@@ -90,4 +90,4 @@ def test_simulated_capture_needs_demo_mode_and_never_runs_in_production(tmp_path
         load_config(["--data-dir", str(tmp_path)], environ={"FOVEA_DEMO": "perhaps"})
     with pytest.raises(ConfigError, match="not allowed in production"):
         load_config(["--environment", "production"],
-                    environ={"FOVEA_SECRET_KEY": "s" * 40, "FOVEA_DEMO": "1"})
+                    environ={"FOVEA_STATION_SECRET_KEY": "s" * 40, "FOVEA_DEMO": "1"})

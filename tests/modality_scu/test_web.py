@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from flask import Flask
 from flask.testing import FlaskClient
 
 from modality_scu import StationConfig
 from modality_scu.database import database
 
-from .conftest import PASSWORD, AuthActions, make_station
+from .conftest import AuthActions, identity, make_station
 
 
 def test_pages_need_a_login(client: FlaskClient) -> None:
@@ -20,13 +19,10 @@ def test_pages_need_a_login(client: FlaskClient) -> None:
         assert response.headers["Location"].startswith("/login")
 
 
-def test_login_with_a_wrong_password_is_refused(client: FlaskClient, auth: AuthActions) -> None:
-    response = auth.login(password="not the password")
-    assert response.status_code == 200
-    assert "Unknown user name or wrong password." in response.text
+def test_a_role_the_station_does_not_admit_is_refused_at_the_emr(client: FlaskClient) -> None:
+    response = identity().sign_on(client, "nina")  # a nurse
+    assert response.status_code == 403 and "technician" in response.text
     assert client.get("/worklist").status_code == 302
-    response = auth.login(username="nobody")
-    assert "Unknown user name or wrong password." in response.text
 
 
 def test_login_then_logout(client: FlaskClient, auth: AuthActions) -> None:
@@ -37,24 +33,42 @@ def test_login_then_logout(client: FlaskClient, auth: AuthActions) -> None:
     page = client.get("/outbox")
     assert "Tess Technician" in page.text
     assert "Nothing is waiting" in page.text
+    saved = client.get_cookie("fovea_station_session")
+    assert saved is not None
     response = auth.post("/logout", follow_redirects=True)
     assert "You are logged out." in response.text
     assert client.get("/outbox").status_code == 302
+    client.set_cookie("fovea_station_session", saved.value)  # replayed after logout
+    assert client.get("/outbox").status_code == 302
 
 
-def test_login_keeps_only_a_local_next_page(auth: AuthActions) -> None:
-    auth.refresh_token("/login")
-    response = auth.client.post("/login?next=https://evil.example/", data={
-        "csrf_token": auth.token, "username": "tech", "password": PASSWORD})
-    assert response.headers["Location"] == "/"
+def test_the_station_keeps_no_password(client: FlaskClient) -> None:
+    """Passwords are typed (and guesses throttled) at the EMR only."""
+    response = client.get("/login")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith(f"{identity().url}/sign-on/authorize?")
+    assert client.post("/login", data={"username": "tech", "password": "x"}).status_code == 405
+
+
+def test_login_keeps_only_a_local_next_page(client: FlaskClient) -> None:
+    response = identity().sign_on(client, "tech", next_path="https://evil.example/")
+    assert response.headers["Location"] == "/worklist"
+
+
+def test_a_control_character_in_next_is_a_bad_request(client: FlaskClient) -> None:
+    assert client.get("/login?next=/worklist%0d%0aSet-Cookie:%20x=1").status_code == 400
+
+
+def test_a_sign_on_state_that_was_not_started_here_is_refused(client: FlaskClient) -> None:
+    assert client.get("/sign-on/return?code=abc&state=" + "x" * 24).status_code == 400
 
 
 def test_a_form_without_its_csrf_token_is_refused(client: FlaskClient,
                                                   auth: AuthActions) -> None:
-    response = client.post("/login", data={"username": "tech", "password": PASSWORD})
+    auth.login()
+    response = client.post("/logout")
     assert response.status_code == 400
     assert "The form has expired" in response.text
-    auth.login()
     response = client.post("/worklist/start", data={"item": "1.2.3/SPS"})
     assert response.status_code == 400
     response = client.post("/examinations/1/cancel", data={"reason": "UNSPECIFIED"})
@@ -79,35 +93,12 @@ def test_session_cookie_is_secure_when_configured(config: StationConfig) -> None
 
 
 def test_pages_carry_security_headers(client: FlaskClient) -> None:
-    response = client.get("/login")
+    response = client.get("/logged-out")
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     assert response.headers["Cache-Control"] == "no-store"
     assert 'href="/static/fovea.css"' in response.text
     assert client.get("/static/fovea.css").status_code == 200
-
-
-def test_create_user_command(app: Flask) -> None:
-    runner = app.test_cli_runner()
-    result = runner.invoke(args=["create-user", "--username", "nora", "--full-name",
-                                 "Nora Nurse-Tech"], env={"FOVEA_STATION_PASSWORD": PASSWORD})
-    assert result.exit_code == 0, result.output
-    assert "operator nora created" in result.output
-    again = runner.invoke(args=["create-user", "--username", "nora", "--full-name", "N"],
-                          env={"FOVEA_STATION_PASSWORD": PASSWORD})
-    assert again.exit_code != 0 and "taken" in again.output
-    weak = runner.invoke(args=["create-user", "--username", "weak", "--full-name", "W"],
-                         env={"FOVEA_STATION_PASSWORD": "short"})
-    assert weak.exit_code != 0 and "12 to 128 characters" in weak.output
-    auth = AuthActions(app.test_client())
-    assert auth.login("nora").status_code == 302
-
-
-def test_passwords_are_stored_hashed(app: Flask) -> None:
-    with database(app).engine.connect() as connection:
-        (stored,) = connection.exec_driver_sql("SELECT password_hash FROM operators").one()
-    assert PASSWORD not in stored
-    assert stored.startswith("pbkdf2:sha256")
 
 
 def test_worklist_down_gives_a_clear_message(client: FlaskClient, auth: AuthActions,
