@@ -36,15 +36,19 @@ from fpdf.enums import MethodReturnValue, XPos, YPos
 from PIL import Image, UnidentifiedImageError
 from pydicom.dataset import Dataset
 from pydicom.uid import Comprehensive3DSRStorage, OphthalmicPhotography8BitImageStorage
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from emr.archive_outbox import enqueue
 from emr.config import EmrConfig
 from emr.decision import eye_words
 from emr.exceptions import EmrError, NotFound
 from emr.forms import EYE_NAMES
-from emr.models import EyeResult, Order, Review
+from emr.models import ArchiveItem, ArchiveKind, EyeResult, Order, Review, utcnow
 from emr.orders import PROCEDURE_DESCRIPTION
 from emr.pacs import fetch_photographs, photograph_image
-from emr.reports import Report, maculopathy_words, margin_words
+from emr.reports import (Photograph, Report, build_report, eye_photographs, maculopathy_words,
+                         margin_words)
 from emr.states import OrderState
 from imaging_common.builders import (
     EncapsulatedPdf,
@@ -59,8 +63,8 @@ from imaging_common.logs import get_logger
 from imaging_common.uids import derived_uid
 
 __all__ = ["DOCUMENT_TITLE", "NOT_SIGNED", "PHOTOGRAPHS_PER_EYE", "RESEARCH_BANNER", "Picture",
-           "ReportFontMissing", "fetch_pictures", "printed_photographs", "render_report_pdf",
-           "report_document", "report_file_name"]
+           "ReportFontMissing", "fetch_pictures", "owe_signed_report", "printed_photographs",
+           "render_report_pdf", "report_document", "report_file_name"]
 
 log = get_logger(__name__)
 
@@ -112,28 +116,30 @@ class Picture:
 
 @dataclass(frozen=True)
 class PrintedPhotograph:
-    """One photograph the page shows: which, its caption, and its picture if fetched."""
+    """One photograph the page shows, with its caption."""
 
     sop_instance_uid: str
     caption: str
 
 
 def printed_photographs(eye: EyeResult) -> list[PrintedPhotograph]:
-    """The photographs of ``eye`` the page shows, the deciding one first.
+    """The photographs of ``eye`` the page shows: the report page's, the deciding one first."""
+    photographs = eye_photographs(eye)
+    several = len(photographs) > 1
+    return [PrintedPhotograph(photo.sop_instance_uid, _caption(photo, number, several))
+            for number, photo in enumerate(photographs[:PHOTOGRAPHS_PER_EYE], start=1)]
 
-    Results posted before the AI node named its photographs give only their UIDs.
-    """
-    if eye.images:
-        images = sorted(eye.images, key=lambda image: not image.decisive)
-        return [PrintedPhotograph(
-            image.sop_instance_uid,
-            ("Simulated image, not a photograph of this patient. " if image.simulated else "")
-            + (f"{image.finding.label}" if image.grade is not None else
-               "Ungradable: re-image")
-            + (" (decides the eye)" if image.decisive and len(images) > 1 else ""))
-            for image in images[:PHOTOGRAPHS_PER_EYE]]
-    return [PrintedPhotograph(uid, f"Photograph {number}") for number, uid in
-            enumerate(eye.source_sop_instance_uids[:PHOTOGRAPHS_PER_EYE], start=1)]
+
+def _caption(photo: Photograph, number: int, several: bool) -> str:
+    """The AI node's decision on the photograph; results before it graded each name none."""
+    image = photo.image
+    if image is None:
+        words = f"Photograph {number}"
+    else:
+        words = image.finding.label if image.grade is not None else "Ungradable: re-image"
+        if image.simulated:
+            words = f"Simulated image, not a photograph of this patient. {words}"
+    return words + (" (decides the eye)" if photo.decisive and several else "")
 
 
 def fetch_pictures(config: EmrConfig, report: Report) -> dict[str, Picture | None]:
@@ -471,13 +477,38 @@ def _footer(page: _Page, report: Report, zone: tzinfo, printed_at: datetime) -> 
     _banner(page, top=_PAGE_H - _MARGIN - 9)
 
 
+def owe_signed_report(db: Session, config: EmrConfig, order: Order) -> ArchiveItem | None:
+    """Owe the PACS the signed report as Encapsulated PDF, in the signing's transaction.
+
+    Called once the signing's reviews are flushed: the page shows them, and its
+    SOP Instance UID follows from them. The archive outbox sends it after the
+    commit (:func:`emr.archive_outbox.send_pending`). Nothing is owed while an
+    eye is unsigned.
+
+    Raises:
+        ReportFontMissing: the page cannot be drawn on this server.
+    """
+    report = build_report(order)
+    if not report.reviewed:
+        return None
+    signed_at = max(eye.review.created_at or utcnow() for eye in report.eyes
+                    if eye.review is not None)
+    document = render_report_pdf(report, fetch_pictures(config, report), config.zone,
+                                 utcnow())
+    earlier = db.scalar(select(func.count(ArchiveItem.id)).where(
+        ArchiveItem.order_id == order.id, ArchiveItem.kind == ArchiveKind.REPORT_PDF))
+    dataset = report_document(report, document, signed_at, config.zone,
+                              instance_number=(earlier or 0) + 1)
+    return enqueue(db, order, dataset, ArchiveKind.REPORT_PDF)
+
+
 def report_file_name(order: Order) -> str:
     """The file name a browser saves the PDF under: the accession number, no patient data."""
     return f"fovea-report-{order.accession_number}.pdf"
 
 
 def report_document(report: Report, document: bytes, signed_at: datetime,
-                    zone: tzinfo) -> Dataset:
+                    zone: tzinfo, instance_number: int = 1) -> Dataset:
     """The signed report as Encapsulated PDF (PS3.3 A.45.1) in the order's study.
 
     Its SOP Instance UID follows from the reviews it shows, so the same
@@ -495,6 +526,10 @@ def report_document(report: Report, document: bytes, signed_at: datetime,
     if report.result is not None:
         sources.append(ReferencedInstance(Comprehensive3DSRStorage,
                                           report.result.sr_sop_instance_uid))
+    # The verified report of the signing shown (emr.signed_report), where there is one.
+    sources += [ReferencedInstance(Comprehensive3DSRStorage, eye.review.sr_sop_instance_uid)
+                for eye in report.eyes
+                if eye.review is not None and eye.review.sr_sop_instance_uid]
     return build_encapsulated_pdf(
         EncapsulatedPdf(document, DOCUMENT_TITLE, signed_at.astimezone(zone),
                         sources=tuple(sources)),
@@ -504,7 +539,7 @@ def report_document(report: Report, document: bytes, signed_at: datetime,
                 PROCEDURE_DESCRIPTION,
                 referring_physician_name=_person_name(order.ordering_user.full_name)),
         Equipment(model_name="Fovea EMR", software_versions=_version()),
-        study_started=_study_started(order, zone),
+        study_started=_study_started(order, zone), instance_number=instance_number,
         sop_instance_uid=derived_uid("fovea-report-pdf", order.study_instance_uid, *reviews))
 
 

@@ -27,7 +27,7 @@ from emr.orders import OrderFilter, get_order
 from emr.pacs import fetch_photographs, photograph_image
 from emr.reports import (Report, build_report, eye_photographs, maculopathy_words,
                          margin_words, order_photograph_uids, quality_words)
-from emr.report_pdf import fetch_pictures, render_report_pdf, report_file_name
+from emr.report_pdf import fetch_pictures, owe_signed_report, render_report_pdf, report_file_name
 from emr.review import EyeReview, review_result
 from emr.review_queue import review_queue
 from emr.security import current_actor, may, require
@@ -115,6 +115,7 @@ def review(order_id: int) -> Page:
     try:
         reviews = [_eye_review(form, e) for e in result.eyes]
         review_result(db, order, result, reviews, current_actor())
+        owe_signed_report(db, app_config(), order)
         db.commit()
     except ValidationError as exc:
         db.rollback()

@@ -8,25 +8,36 @@ import os
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
+import pydicom
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from emr.database import session
-from emr.models import AuditEntry, Order, Patient
+from emr import create_app
+from emr.accounts import create_user
+from emr.database import database, session
+from emr.models import ArchiveItem, ArchiveKind, ArchiveState, AuditEntry, Order, Patient
+from emr.pacs import store_instances
 from emr.report_pdf import (NOT_SIGNED, RESEARCH_BANNER, Picture, printed_photographs,
                             render_report_pdf)
 from emr.reports import build_report
+from imaging_common.builders import (Equipment, Laterality, OphthalmicImage, Request,
+                                     build_ophthalmic_photograph, encapsulated_document,
+                                     report_pdf_series_uid)
+from imaging_common.builders import Patient as DicomPatient
+from imaging_common.settings import Settings, load_settings
 from imaging_common.uids import new_uid
 from modality_scu.synthetic import synthetic_jpeg
-from tests.conftest import require_tool
+from pacs_scp.server import start_server
+from tests.conftest import RunningPacs, dcmtk, pacs_settings, require_tool
 
-from .conftest import (TO_AI_RUNNING, AuthActions, Seeded, add_order, add_patient, bearer,
-                       eye_body, move, result_body)
+from .conftest import (FAST_HASH, PASSWORD, TO_AI_RUNNING, USERS, AuthActions, Seeded,
+                       add_order, add_patient, bearer, eye_body, make_config, move, result_body)
 from .test_results import photograph_entry
 
 PRINTED_AT = datetime(2026, 3, 1, 11, 0, tzinfo=timezone.utc)
@@ -174,7 +185,6 @@ def test_it_stays_one_page_with_long_names_and_four_photographs(
     assert "Signed by Ophthalmologist Tester, ophthalmologist" in text
     assert "Refer urgently" in text
     assert "Corrected to" not in text and "corrected to Severe" in text
-    save_screenshot(document, "report-pdf")
 
 
 def test_a_photograph_that_cannot_be_fetched_is_said_so(app: Flask, client: FlaskClient) -> None:
@@ -208,3 +218,138 @@ def save_screenshot(document: bytes, name: str) -> None:
     Path(folder).mkdir(parents=True, exist_ok=True)
     subprocess.run([require_tool("pdftoppm"), "-png", "-r", "80", "-singlefile", "-f", "1",
                     "-", str(Path(folder) / name)], input=document, check=True)
+
+
+@pytest.fixture
+def emr_pacs(tmp_path: Path, network_file: Path) -> Iterator[RunningPacs]:
+    """The archive in this process on a free port, with its own index beside the EMR's."""
+    settings = pacs_settings(network_file, tmp_path / "pacs")
+    server = start_server(settings)
+    yield RunningPacs(settings, server.server_address[1])
+    server.shutdown()
+
+
+def emr_peer_settings(network_file: Path, pacs_port: int) -> Settings:
+    """The EMR's DICOM settings (FOVEA_EMR) with the archive's port as it listens."""
+    path = network_file.with_name("emr-network.toml")
+    path.write_text(network_file.read_text().replace("port = 0", f"port = {pacs_port}", 1))
+    return load_settings("emr", ["--config", str(path)], environ={})
+
+
+@pytest.fixture
+def pacs_app(database_url: str, tmp_path: Path, network_file: Path,
+             emr_pacs: RunningPacs) -> Iterator[Flask]:
+    """The EMR as a DICOM peer of the running archive, one account per role."""
+    app = create_app(make_config(database_url, tmp_path,
+                                 dicom=emr_peer_settings(network_file, emr_pacs.port)))
+    with app.app_context():
+        db = session()
+        for name, role in USERS.items():
+            create_user(db, name, f"{name.title()} Tester", role, PASSWORD, FAST_HASH)
+        db.commit()
+    yield app
+    database(app).engine.dispose()
+
+
+def store_photographs(app: Flask, order_id: int) -> None:
+    """The order's photographs in the archive, as the station sends them (synthetic)."""
+    with app.app_context():
+        order = session().get(Order, order_id)
+        assert order is not None and order.current_result is not None
+        patient = order.patient
+        identity = DicomPatient(patient.mrn, patient.dicom_name, patient.birth_date,
+                                patient.sex.value)
+        request = Request(order.study_instance_uid, order.accession_number,
+                          order.requested_procedure_id, order.scheduled_procedure_step_id)
+        series = new_uid()
+        datasets = [build_ophthalmic_photograph(
+            OphthalmicImage(Laterality(eye.laterality), jpeg=synthetic_jpeg(
+                seed=number, grade=eye.grade or 0, laterality=eye.laterality, size=512)),
+            identity, request, Equipment(model_name="Fundus simulator"), series,
+            instance_number=number + 1, sop_instance_uid=uid)
+            for eye in order.current_result.eyes
+            for number, uid in enumerate(eye.source_sop_instance_uids)]
+        store_instances(app.extensions["fovea_config"], datasets)
+
+
+def build_report_eyes(app: Flask, order_id: int) -> list[Any]:
+    with app.app_context():
+        order = session().get(Order, order_id)
+        assert order is not None and order.current_result is not None
+        return list(order.current_result.eyes)
+
+
+def ai_report_uid(app: Flask, order_id: int) -> str:
+    with app.app_context():
+        order = session().get(Order, order_id)
+        assert order is not None and order.current_result is not None
+        return order.current_result.sr_sop_instance_uid
+
+
+def test_the_signed_report_is_kept_in_the_pacs_as_encapsulated_pdf(
+        pacs_app: Flask, emr_pacs: RunningPacs, tmp_path: Path) -> None:
+    client = pacs_app.test_client()
+    auth = AuthActions(client)
+    patient_id = add_patient(pacs_app, family="Müller", given="Zoë")
+    order_id = graded_with_photographs(pacs_app, client, patient_id)
+    store_photographs(pacs_app, order_id)
+    auth.login("ophthalmologist")
+    signed = auth.post(f"/orders/{order_id}/review", data={
+        "R_decision": "approve", "L_decision": "approve"})
+    assert signed.status_code == 302, signed.text
+    with pacs_app.app_context():
+        order = session().get(Order, order_id)
+        assert order is not None
+        study = order.study_instance_uid
+        item = session().scalars(select(ArchiveItem).where(
+            ArchiveItem.kind == ArchiveKind.REPORT_PDF)).one()
+        assert (item.order_id, item.state, item.last_error) == (order_id, ArchiveState.SENT, "")
+
+    out = tmp_path / "retrieved"
+    out.mkdir()
+    dcmtk("getscu", "-S", "-aet", "GETSCU", *emr_pacs.address(), "-od", str(out),
+          "-k", "QueryRetrieveLevel=SERIES", "-k", f"StudyInstanceUID={study}",
+          "-k", f"SeriesInstanceUID={report_pdf_series_uid(study)}")
+    (path,) = out.iterdir()
+    report = subprocess.run([require_tool("dciodvfy"), "-new", str(path)],
+                            capture_output=True, text=True)
+    assert [line for line in (report.stdout + report.stderr).splitlines()
+            if line.startswith("Error")] == []
+    ds = pydicom.dcmread(path)
+    assert ds.SOPInstanceUID == item.sop_instance_uid
+    with pacs_app.app_context():
+        verified = session().scalars(select(ArchiveItem.sop_instance_uid).where(
+            ArchiveItem.kind == ArchiveKind.VERIFIED_SR)).one()
+    # Made from the photographs, the AI's report and the signing's verified report.
+    assert {s.ReferencedSOPInstanceUID for s in ds.SourceInstanceSequence} == {
+        *(uid for eye in build_report_eyes(pacs_app, order_id)
+          for uid in eye.source_sop_instance_uids), ai_report_uid(pacs_app, order_id), verified}
+    assert (ds.StudyInstanceUID, str(ds.PatientName), ds.BurnedInAnnotation) == (
+        study, "Müller^Zoë", "YES")
+    document = encapsulated_document(ds)
+    assert pages(document) == 1
+    text = text_of(document)
+    assert "MÜLLER, Zoë" in text
+    assert "Signed by Ophthalmologist Tester, ophthalmologist" in text and NOT_SIGNED not in text
+    # The photographs came from the archive by C-GET: none is missing on the page.
+    assert len(PdfReader(io.BytesIO(document)).pages[0].images) == 4
+    assert "Photograph not available" not in text
+    save_screenshot(document, "emr-report-pdf")
+
+    # An amendment is a new document in the same series; the first stays.
+    amended = auth.post(f"/orders/{order_id}/review", data={
+        "R_decision": "correct", "R_grade": "1", "R_maculopathy": "no",
+        "R_comment": "Only microaneurysms", "L_decision": "approve"})
+    assert amended.status_code == 302, amended.text
+    again = tmp_path / "again"
+    again.mkdir()
+    dcmtk("getscu", "-S", "-aet", "GETSCU", *emr_pacs.address(), "-od", str(again),
+          "-k", "QueryRetrieveLevel=SERIES", "-k", f"StudyInstanceUID={study}",
+          "-k", f"SeriesInstanceUID={report_pdf_series_uid(study)}")
+    documents = sorted((pydicom.dcmread(p) for p in again.iterdir()),
+                       key=lambda d: int(d.InstanceNumber))
+    assert [int(d.InstanceNumber) for d in documents] == [1, 2]
+    assert documents[0].SOPInstanceUID == ds.SOPInstanceUID
+    amended_text = " ".join(text_of(encapsulated_document(documents[1])).split())
+    assert "Ophthalmologist: corrected to Mild non-proliferative diabetic retinopathy" in (
+        amended_text)
