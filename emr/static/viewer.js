@@ -4,6 +4,9 @@
   "use strict";
 
   var MAX_SCALE = 16;
+  // Panzoom multiplies the scale by exp(step) at each step: here by the square
+  // root of two, so that two clicks double it.
+  var STEP = Math.LN2 / 2;
 
   function setTouchAction(panzoom, stage) {
     // Zoomed: drags pan the photograph; at full view: they scroll the page (phones).
@@ -14,7 +17,7 @@
 
   function setUpZoom(figure, stage) {
     var panzoom = window.Panzoom(stage, {
-      maxScale: MAX_SCALE, minScale: 1, step: 0.5, contain: "outside",
+      maxScale: MAX_SCALE, minScale: 1, step: STEP, contain: "outside",
       panOnlyWhenZoomed: true, touchAction: "pan-y"
     });
     var scale = figure.querySelector(".viewer-scale");
