@@ -114,22 +114,29 @@ def archive_items(db: Session, order: Order) -> list[ArchiveItem]:
                            .order_by(ArchiveItem.id.desc())))
 
 
-def send_pending(db: Session, config: EmrConfig, order_id: int | None = None) -> SendSummary:
+def send_pending(db: Session, config: EmrConfig, order_id: int | None = None, *,
+                 max_failures: int = MAX_FAILURES_IN_A_ROW) -> SendSummary:
     """Send what is pending (``order_id``'s objects only, when given), oldest first.
 
     Each entry is committed as it is sent or fails, so a run that stops
     halfway loses nothing. Never raises for a PACS that is away or refuses:
-    the entry keeps the reason and waits for the next run.
+    the entry keeps the reason and waits for the next run. The run stops
+    after ``max_failures`` failed tries in a row. An entry another process is
+    sending (its row locked, on PostgreSQL) is left to it.
     """
-    query = select(ArchiveItem).where(ArchiveItem.state == ArchiveState.PENDING) \
-        .options(undefer(ArchiveItem.content)).order_by(ArchiveItem.id)
+    query = select(ArchiveItem.id).where(ArchiveItem.state == ArchiveState.PENDING) \
+        .order_by(ArchiveItem.id)
     if order_id is not None:
         query = query.where(ArchiveItem.order_id == order_id)
     pending = list(db.scalars(query))
+    db.commit()
     sent = failed = waiting = in_a_row = 0
-    for number, item in enumerate(pending):
-        if in_a_row >= MAX_FAILURES_IN_A_ROW:
+    for number, item_id in enumerate(pending):
+        if in_a_row >= max_failures:
             return SendSummary(sent, failed, waiting + len(pending) - number)
+        item = _claim(db, item_id)
+        if item is None:
+            continue
         if _waits_for_predecessor(db, item):
             _record_failure(db, item, "waits for the report it supersedes to be sent",
                             tried=False)
@@ -142,6 +149,14 @@ def send_pending(db: Session, config: EmrConfig, order_id: int | None = None) ->
             failed += 1
             in_a_row += 1
     return SendSummary(sent, failed, waiting)
+
+
+def _claim(db: Session, item_id: int) -> ArchiveItem | None:
+    """The entry, still pending, locked for this run until its outcome is committed."""
+    return db.scalar(select(ArchiveItem).where(ArchiveItem.id == item_id,
+                                               ArchiveItem.state == ArchiveState.PENDING)
+                     .options(undefer(ArchiveItem.content))
+                     .with_for_update(skip_locked=True))
 
 
 def _waits_for_predecessor(db: Session, item: ArchiveItem) -> bool:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pydicom.dataset import Dataset
-from pydicom.uid import Comprehensive3DSRStorage
+from pydicom.uid import Comprehensive3DSRStorage, ComprehensiveSRStorage
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -42,7 +42,7 @@ __all__ = ["build_verified_sr", "fetch_ai_report", "record_signing", "verifier_n
 log = get_logger(__name__)
 
 #: The SOP classes an AI report may be archived as (the AI node writes the 3D one).
-AI_REPORT_CLASSES = (Comprehensive3DSRStorage,)
+AI_REPORT_CLASSES = (Comprehensive3DSRStorage, ComprehensiveSRStorage)
 #: PS3.5 6.2: a person name component holds at most 64 characters.
 _PN_COMPONENT_MAX = 64
 

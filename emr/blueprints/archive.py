@@ -34,12 +34,17 @@ def _flash_summary(summary: SendSummary, order: Order) -> None:
     waiting = [item for item in archive_items(session(), order) if not item.sent]
     if waiting:
         flash(f"Not yet in the PACS ({len(waiting)} waiting to be sent): "
-              f"{waiting[0].last_error or 'not tried yet'}. It will be sent again.", "error")
+              f"{waiting[0].last_error or 'not tried yet'}. It will be sent again.", "info")
 
 
 def send_after_signing(order: Order) -> None:
-    """Send the order's pending objects right after its signing was committed."""
-    _flash_summary(send_pending(session(), app_config(), order_id=order.id), order)
+    """Send the order's pending objects right after its signing was committed.
+
+    One failed try ends it: the person who signed waits for one time-out at
+    most; the rest is left to the retry button and ``flask send-archive``.
+    """
+    summary = send_pending(session(), app_config(), order_id=order.id, max_failures=1)
+    _flash_summary(summary, order)
 
 
 @bp.post("/orders/<int:order_id>/archive")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 import pydicom
@@ -21,13 +22,16 @@ from flask.testing import FlaskClient
 from pydicom.dataset import Dataset
 from sqlalchemy import select
 
+from emr.archive_outbox import enqueue, send_pending
 from emr.config import EmrConfig
 from emr.database import session
 from emr.models import ArchiveItem, ArchiveKind, ArchiveState, Order, Review
 from emr.pacs import store_instances
-from imaging_common.builders import (AlgorithmIdentity, EyeFinding, build_dr_report,
-                                     verified_report_series_uid)
-from imaging_common.uids import derived_uid
+from imaging_common.builders import (AlgorithmIdentity, EncapsulatedPdf, Equipment,
+                                     EyeFinding, Patient, Request, build_dr_report,
+                                     build_encapsulated_pdf, verified_report_series_uid)
+from imaging_common.exceptions import DicomInputError
+from imaging_common.uids import derived_uid, new_uid
 from pacs_scp.server import start_server
 from tests.conftest import dcmtk, pacs_settings, require_tool
 
@@ -125,16 +129,27 @@ def _sign(auth: AuthActions, order_id: int, form: dict[str, str]) -> str:
     return auth.client.get(f"/orders/{order_id}/report").text
 
 
-def _retrieve(archive: Archive, study_uid: str, sop_instance_uid: str, out: Path) -> Path:
-    """The verified report, by DCMTK's getscu (C-GET, study root, image level)."""
+def _retrieve(archive: Archive, study_uid: str, sop_instance_uid: str, out: Path,
+              series_uid: str | None = None) -> Path:
+    """An instance (a verified report unless ``series_uid`` says otherwise), by DCMTK's
+    getscu (C-GET, study root, image level)."""
     out.mkdir(exist_ok=True)
     port = str(archive.server.server_address[1])
+    series_uid = series_uid or verified_report_series_uid(study_uid)
     dcmtk("getscu", "-S", "-aet", "GETSCU", "-aec", "FOVEA_PACS", "127.0.0.1", port,
           "-k", "QueryRetrieveLevel=IMAGE", "-k", f"StudyInstanceUID={study_uid}",
-          "-k", f"SeriesInstanceUID={verified_report_series_uid(study_uid)}",
+          "-k", f"SeriesInstanceUID={series_uid}",
           "-k", f"SOPInstanceUID={sop_instance_uid}", "-od", str(out))
     (path,) = out.glob(f"*{sop_instance_uid}*")
     return path
+
+
+def _back(archive: Archive, tmp_path: Path, port: int) -> Archive:
+    """The archive started again on its port, with what it held (tests/emr/photographs.py
+    keeps it under ``tmp_path``)."""
+    settings = pacs_settings(tmp_path / "network.toml", tmp_path / "pacs", "--database-url",
+                             f"sqlite:///{tmp_path / 'pacs.db'}", "--port", str(port))
+    return Archive(start_server(settings), archive.emr_settings)
 
 
 def _validated(path: Path) -> Dataset:
@@ -247,9 +262,7 @@ def test_a_signing_while_the_pacs_is_away_is_sent_when_it_is_back(
     assert (item.state, item.attempts) == (ArchiveState.PENDING, 2)
 
     # Back, with what it held: the operators' command sends what is owed.
-    settings = pacs_settings(tmp_path / "network.toml", tmp_path / "pacs", "--database-url",
-                             f"sqlite:///{tmp_path / 'pacs.db'}", "--port", str(port))
-    back = Archive(start_server(settings), archive.emr_settings)
+    back = _back(archive, tmp_path, port)
     try:
         result = app.test_cli_runner().invoke(args=["send-archive"])
         assert result.exit_code == 0, result.output
@@ -275,3 +288,67 @@ def test_the_command_says_when_something_is_left_waiting(
     assert "0 sent," in result.output
     (item,) = _outbox(app)
     assert (item.state, item.attempts) == (ArchiveState.PENDING, 2)
+
+
+def test_two_signings_while_the_pacs_is_away_arrive_in_order(
+        app: Flask, auth: AuthActions, archive: Archive, screening: Screening,
+        tmp_path: Path) -> None:
+    port = archive.server.server_address[1]
+    archive.stop()
+    auth.login("ophthalmologist")
+    _sign(auth, screening.order_id, {"R_decision": "approve", "L_decision": "approve"})
+    _sign(auth, screening.order_id, {"R_decision": "correct", "R_grade": "4",
+                                     "R_comment": "New vessels on the disc",
+                                     "L_decision": "approve"})
+    first, second = _outbox(app)
+    assert first.state == second.state == ArchiveState.PENDING
+    assert second.predecessor_uid == first.sop_instance_uid
+    back = _back(archive, tmp_path, port)
+    try:
+        response = auth.post(f"/orders/{screening.order_id}/archive", follow_redirects=True)
+        assert "The signed report is in the PACS." in response.text
+        first, second = _outbox(app)
+        assert first.sent_at is not None and second.sent_at is not None
+        assert first.sent_at <= second.sent_at
+        later = _validated(_retrieve(back, screening.study_uid, second.sop_instance_uid,
+                                     tmp_path / "got"))
+        (study,) = later.PredecessorDocumentsSequence
+        assert study.ReferencedSeriesSequence[0].ReferencedSOPSequence[0] \
+            .ReferencedSOPInstanceUID == first.sop_instance_uid
+        assert _severity(later, "Right eye") == "Proliferative diabetic retinopathy"
+    finally:
+        back.stop()
+
+
+def test_enqueue_owes_an_object_of_the_orders_study_once(
+        app: Flask, archive: Archive, config: EmrConfig, screening: Screening,
+        tmp_path: Path) -> None:
+    """The outbox's interface for any object: refused for another study, replaced when
+    owed again under the same SOP Instance UID, then sent and retrievable."""
+    with app.app_context():
+        db = session()
+        order = db.get(Order, screening.order_id)
+        assert order is not None
+        patient = Patient(order.patient.mrn, "Doe^Jane")
+        pdf = EncapsulatedPdf(b"%PDF-1.4\n%%EOF\n", "Screening report",
+                              datetime(2026, 12, 6, 9, 0))
+        elsewhere = build_encapsulated_pdf(pdf, patient, Request(str(new_uid())), Equipment())
+        with pytest.raises(DicomInputError, match="another study"):
+            enqueue(db, order, elsewhere, ArchiveKind.REPORT_PDF)
+        db.rollback()
+        request = Request(order.study_instance_uid, order.accession_number)
+        uid = str(new_uid())
+        for title in ("Screening report", "Screening report, amended"):
+            document = build_encapsulated_pdf(replace(pdf, title=title), patient, request,
+                                              Equipment(), sop_instance_uid=uid)
+            enqueue(db, order, document, "report-pdf")
+            db.commit()
+        (owed,) = db.scalars(select(ArchiveItem).where(ArchiveItem.sop_instance_uid == uid))
+        assert owed.kind == ArchiveKind.REPORT_PDF and owed.state == ArchiveState.PENDING
+        summary = send_pending(db, config, order_id=order.id)
+        assert summary.all_sent and summary.sent >= 1
+        db.refresh(owed)
+        assert owed.state == ArchiveState.SENT
+        series = str(document.SeriesInstanceUID)
+    got = pydicom.dcmread(_retrieve(archive, screening.study_uid, uid, tmp_path / "pdf", series))
+    assert got.DocumentTitle == "Screening report, amended"
