@@ -18,13 +18,15 @@ from PIL import Image
 from pydicom.encaps import generate_frames
 from sqlalchemy import select
 
-from emr.config import EmrConfig
+from emr.config import EmrConfig, load_config
 from emr.database import session
 from emr.exceptions import NotFound
 from emr.models import AuditEntry, utcnow
 from emr.pacs import (JPEG, PNG, fetch_photographs, photograph_cache, photograph_image,
                       store_instances)
-from imaging_common.exceptions import PeerError
+from imaging_common.exceptions import ConfigError, PeerError
+
+from tests.conftest import REPO
 
 from .conftest import AuthActions, add_patient, make_config
 from .photographs import Archive, Screening, photograph, photographed_screening, start_archive
@@ -188,3 +190,16 @@ def test_without_an_ae_title_the_emr_calls_no_pacs(tmp_path: Path, database_url:
     config = make_config(database_url, tmp_path)
     with pytest.raises(PeerError, match="no AE title"):
         fetch_photographs(config, "1.2.3")
+
+
+def test_the_network_file_makes_the_emr_a_dicom_peer_the_pacs_accepts(tmp_path: Path) -> None:
+    network = REPO / "configs" / "network.toml"
+    config = load_config(["--config", str(network), "--data-dir", str(tmp_path)], environ={})
+    assert config.dicom is not None and config.dicom.ae_title == "FOVEA_EMR"
+    assert config.dicom.node.port is None  # it only calls
+    assert "FOVEA_EMR" in config.dicom.network.node("pacs").accepts
+    assert config.image_cache_mb == 512
+    bad = tmp_path / "network.toml"
+    bad.write_text(network.read_text().replace("image_cache_mb = 512", "image_cache_mb = 0"))
+    with pytest.raises(ConfigError, match="image_cache_mb"):
+        load_config(["--config", str(bad), "--data-dir", str(tmp_path)], environ={})
