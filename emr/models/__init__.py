@@ -7,6 +7,7 @@
 - :mod:`~emr.models.recall`: acknowledgements of referrals.
 - :mod:`~emr.models.audit`: the append-only audit log.
 - :mod:`~emr.models.archive`: the outbox of DICOM objects owed to the PACS.
+- :mod:`~emr.models.sign_on`: each person's sessions on the EMR and the apps it signs on to.
 """
 
 from emr.models.accounts import LoginAttempt, Role, User
@@ -17,10 +18,11 @@ from emr.models.orders import Laterality, Order, OrderTransition, Priority
 from emr.models.patients import Patient, Sex
 from emr.models.recall import ReferralAcknowledgement
 from emr.models.results import AiResult, Decision, EyeImage, EyeResult, Review
+from emr.models.sign_on import SignOn
 
 __all__ = [
     "AiResult", "ArchiveItem", "ArchiveKind", "ArchiveState", "AuditEntry", "Base", "Decision",
     "EyeImage", "EyeResult", "Laterality",
     "LoginAttempt", "Order", "OrderTransition", "Patient", "Priority", "ReferralAcknowledgement",
-    "Review", "Role", "Sex", "User", "utcnow",
+    "Review", "Role", "Sex", "SignOn", "User", "utcnow",
 ]
