@@ -133,9 +133,9 @@ def test_table_mistakes_are_refused(tmp_path: Path, pki: Pki) -> None:
 
 def test_a_node_without_ae_title_does_not_load_the_files(tmp_path: Path, pki: Pki) -> None:
     network = _swap(pki, tmp_path, "certificate", tmp_path / "missing.crt")
-    emr = '\n[nodes.emr]\nhost = "127.0.0.1"\nhttp_port = 5000\n'
-    network.write_text(network.read_text() + emr)
-    assert _settings(network, node="emr").tls is not None  # the EMR speaks no DIMSE
+    web = '\n[nodes.web]\nhost = "127.0.0.1"\nhttp_port = 5000\n'
+    network.write_text(network.read_text() + web)
+    assert _settings(network, node="web").tls is not None  # an HTTP-only node speaks no DIMSE
 
 
 @contextmanager
