@@ -18,10 +18,11 @@ from flask.testing import FlaskClient
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from emr import create_app
+from emr import create_app, report_pdf
 from emr.accounts import create_user
 from emr.database import database, session
-from emr.models import ArchiveItem, ArchiveKind, ArchiveState, AuditEntry, Order, Patient
+from emr.models import (ArchiveItem, ArchiveKind, ArchiveState, AuditEntry, Order, Patient,
+                        Review)
 from emr.pacs import store_instances
 from emr.report_pdf import (NOT_SIGNED, RESEARCH_BANNER, Picture, printed_photographs,
                             render_report_pdf)
@@ -208,6 +209,26 @@ def test_an_order_without_a_result_prints_its_header(app: Flask) -> None:
     text = text_of(document)
     assert pages(document) == 1
     assert "DOE, Jane" in text and "No AI result yet." in text
+
+
+def test_without_its_fonts_the_pdf_says_which_package_and_a_signing_changes_nothing(
+        app: Flask, client: FlaskClient, auth: AuthActions, graded: Seeded, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(report_pdf, "FONT_FOLDERS", (tmp_path / "no-fonts",))
+    report_pdf._font_path.cache_clear()
+    try:
+        auth.login("ophthalmologist")
+        download = client.get(f"/orders/{graded.order_id}/report.pdf")
+        assert download.status_code == 503
+        assert "install the Debian package fonts-dejavu-core" in download.text
+        signed = auth.post(f"/orders/{graded.order_id}/review", data={
+            "R_decision": "approve", "L_decision": "approve"})
+        assert signed.status_code == 503
+        with app.app_context():
+            assert session().scalars(select(Review)).all() == []
+            assert session().scalars(select(ArchiveItem)).all() == []
+    finally:
+        report_pdf._font_path.cache_clear()
 
 
 def save_screenshot(document: bytes, name: str) -> None:
