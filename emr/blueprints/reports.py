@@ -44,6 +44,7 @@ for _words in (maculopathy_words, margin_words, quality_words, eye_photographs):
 #: What the report says of a photograph the PACS did not deliver.
 PHOTOGRAPH_UNAVAILABLE = "The photograph could not be fetched from the PACS."
 PHOTOGRAPH_MISSING = "The PACS holds no such photograph in this study."
+PHOTOGRAPH_NO_PACS = "The EMR calls no PACS (it has no AE title in the network file)."
 
 Page = str | tuple[str, int] | BaseResponse
 
@@ -209,6 +210,8 @@ def fetch_report_photographs(report: Report) -> dict[str, str]:
         by_order.setdefault(eye.result.order, set()).update(
             p.sop_instance_uid for p in eye_photographs(eye))
     problems: dict[str, str] = {}
+    if app_config().dicom is None:
+        return {uid: PHOTOGRAPH_NO_PACS for uids in by_order.values() for uid in uids}
     for order, uids in by_order.items():
         try:
             cached = set(fetch_photographs(app_config(), order.study_instance_uid, uids))
