@@ -212,12 +212,17 @@ def fetch_report_photographs(report: Report) -> dict[str, str]:
     problems: dict[str, str] = {}
     if app_config().dicom is None:
         return {uid: PHOTOGRAPH_NO_PACS for uids in by_order.values() for uid in uids}
+    failed = False
     for order, uids in by_order.items():
+        if failed:  # one wait for a PACS that does not answer is enough for a page
+            problems.update(dict.fromkeys(uids, PHOTOGRAPH_UNAVAILABLE))
+            continue
         try:
             cached = set(fetch_photographs(app_config(), order.study_instance_uid, uids))
         except PeerError as exc:
             log.warning("photographs not fetched", order_id=order.id, reason=str(exc))
             problems.update(dict.fromkeys(uids, PHOTOGRAPH_UNAVAILABLE))
+            failed = True
             continue
         problems.update(dict.fromkeys(uids - cached, PHOTOGRAPH_MISSING))
     return problems

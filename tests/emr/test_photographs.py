@@ -169,14 +169,19 @@ def test_the_report_shows_each_photograph_and_the_previous_screening(
 
 
 def test_the_report_stands_when_the_pacs_does_not_answer(
-        app: Flask, auth: AuthActions, archive: Archive, screening: Screening) -> None:
+        app: Flask, client: FlaskClient, auth: AuthActions, config: EmrConfig,
+        archive: Archive) -> None:
+    patient = add_patient(app)
+    photographed_screening(app, client, config, patient, seed=20,
+                           scheduled_at=utcnow() - timedelta(days=400))
+    screening = photographed_screening(app, client, config, patient, seed=30)
     archive.stop()
     auth.login("ophthalmologist")
     response = auth.client.get(f"/orders/{screening.order_id}/report")
     assert response.status_code == 200
     page = response.text
     problems = page.split('class="viewer-problem"')[1:]
-    assert len(problems) == 4  # each photograph of both eyes
+    assert len(problems) == 8  # each photograph of both eyes, now and before
     assert all(p.split("</p>")[0].count("could not be fetched from the PACS") for p in problems)
     assert "Shown instead: the AI node's picture of it" in page
     assert "Sign the review" in page  # the review form still works
