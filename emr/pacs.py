@@ -81,7 +81,7 @@ def store_instances(config: EmrConfig, datasets: Sequence[Dataset]) -> None:
     outcomes = store_scu.store_instances(make_ae(settings), pacs, datasets)
     refused = [o for o in outcomes if not o.kept]
     for outcome in outcomes:
-        log.info("instance stored", peer=pacs.ae_title, sop_instance_uid=outcome.sop_instance_uid,
+        log.info("instance sent", peer=pacs.ae_title, sop_instance_uid=outcome.sop_instance_uid,
                  status=outcome.describe())
     if refused:
         raise PeerError(f"{pacs.ae_title} did not keep {len(refused)} of {len(outcomes)} "
