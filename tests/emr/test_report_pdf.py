@@ -27,12 +27,13 @@ from emr.pacs import store_instances
 from emr.report_pdf import (NOT_SIGNED, RESEARCH_BANNER, Picture, printed_photographs,
                             render_report_pdf)
 from emr.reports import build_report
-from imaging_common.builders import (Equipment, Laterality, OphthalmicImage, Request,
+from imaging_common.builders import (AlgorithmIdentity, Equipment, EyeFinding, Laterality,
+                                     OphthalmicImage, Request, build_dr_report,
                                      build_ophthalmic_photograph, encapsulated_document,
                                      report_pdf_series_uid)
 from imaging_common.builders import Patient as DicomPatient
 from imaging_common.settings import Settings, load_settings
-from imaging_common.uids import new_uid
+from imaging_common.uids import derived_uid, new_uid
 from modality_scu.synthetic import synthetic_jpeg
 from pacs_scp.server import start_server
 from tests.conftest import RunningPacs, dcmtk, pacs_settings, require_tool
@@ -272,25 +273,45 @@ def pacs_app(database_url: str, tmp_path: Path, network_file: Path,
     database(app).engine.dispose()
 
 
-def store_photographs(app: Flask, order_id: int) -> None:
-    """The order's photographs in the archive, as the station sends them (synthetic)."""
+#: The model of the conftest's results, as the AI node names it in its report.
+ALGORITHM = AlgorithmIdentity("fovea-effnet", "1.0.0",
+                              derived_uid("test", "fovea-effnet", "1.0.0"))
+
+
+def screened_in_the_archive(app: Flask, client: FlaskClient, patient_id: int) -> int:
+    """An order whose study the archive holds as the station and the AI node leave it:
+    two synthetic photographs of each eye, then the AI's report; the result posted."""
+    order_id = add_order(app, patient_id)
+    eyes = four_photograph_eyes()
     with app.app_context():
         order = session().get(Order, order_id)
-        assert order is not None and order.current_result is not None
+        assert order is not None
         patient = order.patient
         identity = DicomPatient(patient.mrn, patient.dicom_name, patient.birth_date,
                                 patient.sex.value)
         request = Request(order.study_instance_uid, order.accession_number,
                           order.requested_procedure_id, order.scheduled_procedure_step_id)
-        series = new_uid()
-        datasets = [build_ophthalmic_photograph(
-            OphthalmicImage(Laterality(eye.laterality), jpeg=synthetic_jpeg(
-                seed=number, grade=eye.grade or 0, laterality=eye.laterality, size=512)),
-            identity, request, Equipment(model_name="Fundus simulator"), series,
-            instance_number=number + 1, sop_instance_uid=uid)
-            for eye in order.current_result.eyes
-            for number, uid in enumerate(eye.source_sop_instance_uids)]
-        store_instances(app.extensions["fovea_config"], datasets)
+    series = new_uid()
+    photographs = {uid: build_ophthalmic_photograph(
+        OphthalmicImage(Laterality(eye["laterality"]), jpeg=synthetic_jpeg(
+            seed=number, grade=eye["grade"], laterality=eye["laterality"], size=512)),
+        identity, request, Equipment(model_name="Fundus simulator"), series,
+        instance_number=number + 1, sop_instance_uid=uid)
+        for number, (eye, uid) in enumerate((eye, uid) for eye in eyes
+                                            for uid in eye["source_sop_instance_uids"])}
+    ai_report = build_dr_report([EyeFinding(
+        eye["laterality"], photographs[uid], eye["grade"], tuple(eye["probabilities"]),
+        eye["referable_probability"], eye["referable"],
+        referral_threshold=eye["referral_threshold"], borderline=False,
+        decisive=uid == eye["decisive_sop_instance_uid"])
+        for eye in eyes for uid in eye["source_sop_instance_uids"]], ALGORITHM)
+    store_instances(app.extensions["fovea_config"], [*photographs.values(), ai_report])
+    move(client, order_id, *TO_AI_RUNNING)
+    body = {**result_body(eyes=eyes), "sr_sop_instance_uid": str(ai_report.SOPInstanceUID)}
+    response = client.post(f"/api/v1/orders/{order_id}/results", json=body,
+                           headers=bearer("ai"))
+    assert response.status_code == 201, response.json
+    return order_id
 
 
 def build_report_eyes(app: Flask, order_id: int) -> list[Any]:
@@ -312,8 +333,7 @@ def test_the_signed_report_is_kept_in_the_pacs_as_encapsulated_pdf(
     client = pacs_app.test_client()
     auth = AuthActions(client)
     patient_id = add_patient(pacs_app, family="Müller", given="Zoë")
-    order_id = graded_with_photographs(pacs_app, client, patient_id)
-    store_photographs(pacs_app, order_id)
+    order_id = screened_in_the_archive(pacs_app, client, patient_id)
     auth.login("ophthalmologist")
     signed = auth.post(f"/orders/{order_id}/review", data={
         "R_decision": "approve", "L_decision": "approve"})
