@@ -15,8 +15,10 @@ try succeeds:
 Objects go in the order they were owed, each over its own association, by
 :func:`emr.pacs.store_instances`; the PACS replaces an instance it already
 has, so sending one twice does no harm. A verified report waits for the one
-it supersedes. After :data:`MAX_FAILURES_IN_A_ROW` failed tries in one run
-the PACS is taken to be away and the rest wait for the next run.
+it supersedes. A run stops when no association can be made with the PACS
+(it is away: every further try would wait for its own time-out), or after
+:data:`MAX_FAILURES_IN_A_ROW` failed tries in a row; the rest wait for the
+next run. An object the PACS refuses does not hold up the others.
 
 API::
 
@@ -40,7 +42,7 @@ from emr import pacs
 from emr.config import EmrConfig
 from emr.models import ArchiveItem, ArchiveKind, ArchiveState, Order, utcnow
 from emr.signed_report import build_verified_sr
-from imaging_common.exceptions import DicomInputError, PeerError
+from imaging_common.exceptions import AssociationFailed, DicomInputError, FoveaError, PeerError
 from imaging_common.logs import get_logger
 from imaging_common.uids import validate_uid
 
@@ -48,8 +50,7 @@ __all__ = ["MAX_FAILURES_IN_A_ROW", "SendSummary", "archive_items", "enqueue", "
 
 log = get_logger(__name__)
 
-#: Failed tries in a row after which a run stops: the PACS is away, and each
-#: further try would only wait for its own time-out.
+#: Failed tries in a row (the PACS reached but refusing) after which a run stops.
 MAX_FAILURES_IN_A_ROW = 3
 #: The longest reason kept for a failed try.
 _ERROR_MAX = 1000
@@ -121,8 +122,9 @@ def send_pending(db: Session, config: EmrConfig, order_id: int | None = None, *,
     Each entry is committed as it is sent or fails, so a run that stops
     halfway loses nothing. Never raises for a PACS that is away or refuses:
     the entry keeps the reason and waits for the next run. The run stops
-    after ``max_failures`` failed tries in a row. An entry another process is
-    sending (its row locked, on PostgreSQL) is left to it.
+    when the PACS cannot be reached, or after ``max_failures`` failed tries in
+    a row. An entry another process is sending (its row locked, on
+    PostgreSQL) is left to it.
     """
     query = select(ArchiveItem.id).where(ArchiveItem.state == ArchiveState.PENDING) \
         .order_by(ArchiveItem.id)
@@ -142,12 +144,15 @@ def send_pending(db: Session, config: EmrConfig, order_id: int | None = None, *,
                             tried=False)
             waiting += 1
             continue
-        if _send(db, config, item):
+        outcome = _send(db, config, item)
+        if outcome is None:
             sent += 1
             in_a_row = 0
-        else:
-            failed += 1
-            in_a_row += 1
+            continue
+        failed += 1
+        in_a_row += 1
+        if isinstance(outcome, AssociationFailed):
+            return SendSummary(sent, failed, waiting + len(pending) - number - 1)
     return SendSummary(sent, failed, waiting)
 
 
@@ -167,21 +172,22 @@ def _waits_for_predecessor(db: Session, item: ArchiveItem) -> bool:
     return state == ArchiveState.PENDING
 
 
-def _send(db: Session, config: EmrConfig, item: ArchiveItem) -> bool:
-    """One try at one entry; committed either way. True when the PACS has it."""
+def _send(db: Session, config: EmrConfig, item: ArchiveItem) -> FoveaError | None:
+    """One try at one entry, committed either way: None when the PACS has it, else
+    why not."""
     try:
         dataset = _dataset(db, config, item)
         pacs.store_instances(config, [dataset])
     except (PeerError, DicomInputError) as exc:
         _record_failure(db, item, str(exc))
-        return False
+        return exc
     item.state = ArchiveState.SENT
     item.sent_at = item.last_attempt_at = utcnow()
     item.last_error = ""
     db.commit()
     log.info("archive object sent", kind=item.kind.value, order_id=item.order_id,
              sop_instance_uid=item.sop_instance_uid, attempts=item.attempts + 1)
-    return True
+    return None
 
 
 def _dataset(db: Session, config: EmrConfig, item: ArchiveItem) -> Dataset:

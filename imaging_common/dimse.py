@@ -22,7 +22,7 @@ from typing import Any
 from pynetdicom import AE, Association, evt
 from pynetdicom.presentation import PresentationContext
 
-from imaging_common.exceptions import PeerError
+from imaging_common.exceptions import AssociationFailed, PeerError
 from imaging_common.metrics import DimseMetrics
 from imaging_common.reactor import make_prompt
 from imaging_common.settings import Node, Settings
@@ -86,8 +86,9 @@ def associate(
     :class:`FoveaAE` with TLS settings.
 
     Raises:
-        PeerError: the peer has no DIMSE port, refused, or could not be reached
-            (a failed TLS handshake included).
+        PeerError: the peer has no DIMSE port.
+        AssociationFailed: the peer refused, or could not be reached (a failed
+            TLS handshake included).
     """
     if peer.port is None or peer.ae_title is None:
         raise PeerError(f"node {peer.name!r} has no DIMSE port or AE title")
@@ -103,7 +104,7 @@ def associate(
         tls_args=(client_context(tls), peer.host) if tls is not None else None,
     )
     if not assoc.is_established:
-        raise PeerError(
+        raise AssociationFailed(
             f"association with {peer.ae_title} at {peer.host}:{peer.port}"
             f"{' (TLS)' if tls is not None else ''} failed"
         )

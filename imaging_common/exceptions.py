@@ -7,6 +7,7 @@
      +-- DicomInputError      a dataset or identifier from a peer cannot be used
      |    +-- MissingAttributeError   a required attribute is absent or empty
      +-- PeerError            a remote node refused, aborted or did not answer
+          +-- AssociationFailed       no association could be made with it at all
 
 Services raise these inside and turn them into DIMSE statuses or HTTP errors at
 their edge.
@@ -15,6 +16,7 @@ their edge.
 from __future__ import annotations
 
 __all__ = [
+    "AssociationFailed",
     "ConfigError",
     "DicomInputError",
     "FoveaError",
@@ -45,3 +47,8 @@ class MissingAttributeError(DicomInputError):
 
 class PeerError(FoveaError):
     """A remote node refused an association, aborted it, or did not answer."""
+
+
+class AssociationFailed(PeerError):
+    """No association could be made with the peer: unreachable, rejected, or the TLS
+    handshake failed. Whatever else would be asked of it now fails the same way."""

@@ -40,10 +40,11 @@ def _flash_summary(summary: SendSummary, order: Order) -> None:
 def send_after_signing(order: Order) -> None:
     """Send the order's pending objects right after its signing was committed.
 
-    One failed try ends it: the person who signed waits for one time-out at
-    most; the rest is left to the retry button and ``flask send-archive``.
+    A PACS that cannot be reached ends it at the first try: the person who
+    signed waits for one time-out at most; the rest is left to the retry
+    button and ``flask send-archive``.
     """
-    summary = send_pending(session(), app_config(), order_id=order.id, max_failures=1)
+    summary = send_pending(session(), app_config(), order_id=order.id)
     _flash_summary(summary, order)
 
 

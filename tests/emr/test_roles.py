@@ -32,6 +32,7 @@ ROUTES = [
     ("POST", "/orders/{o}/discontinue", "orders.discontinue"),
     ("GET", "/orders/{o}/report", "reports.view"),
     ("POST", "/orders/{o}/review", "reports.review"),
+    ("POST", "/orders/{o}/archive", "reports.review"),
     ("GET", "/orders/{o}/results/{r}/heatmap/R.png", "reports.view"),
     ("GET", "/orders/{o}/results/{r}/images/{i}.png", "reports.view"),
     ("GET", "/reviews", "reports.review"),
