@@ -47,12 +47,6 @@ GRADES = {"R": 2, "L": 0}
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """The EMR's database (the archive keeps its own)."""
-    return f"sqlite:///{tmp_path / 'emr.db'}"
-
-
-@pytest.fixture
 def archive(tmp_path: Path) -> Iterator[Archive]:
     running = start_archive(tmp_path)
     yield running
