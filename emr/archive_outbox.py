@@ -196,8 +196,10 @@ def _dataset(db: Session, config: EmrConfig, item: ArchiveItem) -> Dataset:
         built = _BUILDERS[item.kind](db, config, item)
         buffer = io.BytesIO()
         dcmwrite(buffer, built, enforce_file_format=True)
+        # Kept with the try's outcome (sent or failed, both committed): every
+        # later try sends the same object. The row stays locked meanwhile.
         item.content = buffer.getvalue()
-        db.commit()  # built once: every later try sends the same object
+        db.flush()
     return dcmread(io.BytesIO(item.content))
 
 
