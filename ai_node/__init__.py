@@ -6,7 +6,6 @@ Processes:
   photographs to, and the nurses' page (:mod:`ai_node.web`);
 - ``python -m ai_node.worker``: a worker that loads the model once and grades
   queued orders (:mod:`ai_node.worker`), as many as wanted;
-- ``python -m ai_node.operators``: the page's accounts.
 
 Modules, by what they are about:
 

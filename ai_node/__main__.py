@@ -21,7 +21,6 @@ from ai_node.config import AiConfig, argument_parser, load_config, with_page_sec
 from ai_node.dispatch import Dispatcher
 from ai_node.emr_api import EmrApi
 from ai_node.inbox import Inbox
-from ai_node.operators import OperatorStore
 from ai_node.poller import AutoRun
 from ai_node.scp import start_storage_scp
 from ai_node.web import create_app
@@ -47,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     scp = start_storage_scp(config.settings, Inbox(config.inbox_dir, config.settings.fsync))
     dispatcher = _dispatcher(config)
-    app = create_app(config, dispatcher, OperatorStore(config.operators_file))
+    app = create_app(config, dispatcher)
     web = make_server(config.settings.bind_address, config.http_port, app, threaded=True)
     auto_run = AutoRun(dispatcher, config.poll_seconds).start() if config.auto_run else None
     threading.Thread(target=web.serve_forever, name="ai-web", daemon=True).start()
@@ -55,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{config.settings.bind_address}:{scp.server_address[1]}, page on "
           f"http://{config.settings.bind_address}:{web.server_port}/\n"
           f"  workers: python -m ai_node.worker (queue {config.queue!r} on {config.redis_url})\n"
-          f"  accounts: python -m ai_node.operators add NAME --full-name 'Full Name'",
+          f"  nurses sign on through the EMR: its accounts with the nurse role",
           flush=True)
     log.info("page listening", host=config.settings.bind_address, port=web.server_port,
              auto_run=config.auto_run)

@@ -11,7 +11,9 @@ the environment:
   (scopes ``orders:read``, ``orders:state``, ``results:write``);
 - ``FOVEA_AI_SECRET_KEY``: signs the web page's session and CSRF tokens; when
   unset, ``python -m ai_node`` keeps a random key in ``<data_dir>/ai/secret-key``
-  (:func:`with_page_secret`), except in production, which requires it.
+  (:func:`with_page_secret`), except in production, which requires it;
+- ``FOVEA_SIGN_ON_SECRET_AI``: the page's client secret at the EMR, through which
+  nurses sign on (:mod:`imaging_common.web.sign_on`); the page keeps no accounts.
 
 In production (``--environment``, ``FOVEA_ENV`` or ``[ai] environment``) both
 must be random values of at least 32 characters.
@@ -42,6 +44,7 @@ from imaging_common.settings import (
     parse_boolean,
     service_argument_parser,
 )
+from imaging_common.web.sign_on import SignOnSettings
 
 __all__ = ["AI_KEYS", "AiConfig", "DEFAULTS", "argument_parser", "kept_secret", "load_config",
            "with_page_secret"]
@@ -83,8 +86,6 @@ AI_KEYS = frozenset(DEFAULTS)
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 #: The node's folder under the data folder that every service shares.
 NODE_FOLDER = "ai"
-#: The page's operator accounts, in the node's folder.
-OPERATORS_FILE = "operators.json"
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class AiConfig:
         environment: ``development``, ``production`` or ``testing``.
         emr_page_url: the EMR's address in the nurses' browsers (its report
             pages are linked from the node's page); ``emr_url`` when empty.
+        sign_on_secret: the page's client secret at the EMR (``FOVEA_SIGN_ON_SECRET_AI``).
     """
 
     settings: Settings
@@ -132,6 +134,7 @@ class AiConfig:
     poll_seconds: float = 15.0
     environment: str = "development"
     emr_page_url: str = ""
+    sign_on_secret: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         check_environment(self.environment)
@@ -158,9 +161,12 @@ class AiConfig:
         return self.data_dir / "inbox"
 
     @property
-    def operators_file(self) -> Path:
-        """The web page's operator accounts."""
-        return self.data_dir / OPERATORS_FILE
+    def sign_on(self) -> SignOnSettings | None:
+        """How nurses sign on to the page through the EMR; ``None`` without a secret."""
+        if not self.sign_on_secret:
+            return None
+        return SignOnSettings(self.emr_url, "ai", self.sign_on_secret,
+                              timeout=self.emr_timeout, browser_url=self.emr_page_url)
 
     @property
     def pacs(self) -> Node:
@@ -233,6 +239,7 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
         environment=str(extra.get("environment") or env.get("FOVEA_ENV")
                         or table["environment"]),
         emr_page_url=str(env.get("FOVEA_EMR_PAGE_URL") or table["emr_page_url"] or ""),
+        sign_on_secret=env.get("FOVEA_SIGN_ON_SECRET_AI", "").strip(),
     )
 
 

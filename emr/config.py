@@ -318,7 +318,8 @@ def _sign_on_clients(network: Network, table: Mapping[str, Any], secret_file: Ma
         if not secret:
             continue
         roles = frozenset(spec.get("roles", DEFAULT_SIGN_ON_ROLES.get(name, ())))
-        return_url = spec.get("return_url") or _node_url(network, name) + "/sign-on/return"
+        return_url = (env.get(f"FOVEA_SIGN_ON_RETURN_URL_{name.upper()}") or spec.get("return_url")
+                      or _node_url(network, name) + "/sign-on/return")
         clients.append(SignOnClient(name, str(secret), roles, str(return_url)))
     return tuple(clients)
 

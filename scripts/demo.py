@@ -125,15 +125,19 @@ class WebSession:
 
     def post(self, path: str, fields: dict[str, str], token_from: Page) -> Page:
         """POST a form as a browser would, with the CSRF token of ``token_from``."""
+        return self._post_to(self.base_url + path, fields, token_from)
+
+    def _post_to(self, url: str, fields: dict[str, str], token_from: Page) -> Page:
         body = urlencode({"csrf_token": token_from.csrf_token(), **fields}).encode()
-        return self._open(Request(self.base_url + path, data=body, headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Referer": self.base_url + token_from.path}))
+        return self._open(Request(url, data=body, headers={
+            "Content-Type": "application/x-www-form-urlencoded", "Referer": token_from.url}))
 
     def login(self, username: str, password: str) -> Page:
+        """Log in; the station and the AI page send the browser to the EMR's log-in page,
+        which sends it back signed on."""
         form = self.get("/login")
-        page = self.post("/login", {"username": username, "password": password}, form)
-        if page.path.endswith("/login"):
+        page = self._post_to(form.url, {"username": username, "password": password}, form)
+        if page.path.endswith("/login") or page.status >= 400:
             raise DemoError(f"{self.base_url}: {username} could not log in: {page.errors()}")
         return page
 

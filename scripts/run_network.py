@@ -4,7 +4,8 @@
    0600): the session keys, the service tokens on the EMR's REST API and the
    demo accounts' password. Values already in the environment win.
 2. Starts Redis under the process manager unless one answers at ``REDIS_URL``.
-3. Creates the demo accounts, patients and orders once (EMR, station, AI node).
+3. Creates the demo accounts, patients and orders once, in the EMR: people sign on
+   to the station and the AI node's page through it.
 4. Starts every service of the ``Procfile`` under honcho, waits until each
    answers, and prints where to click, the demo logins and the DIMSE addresses
    a viewer needs. Ctrl-C stops everything; the data stay in the run folder.
@@ -28,8 +29,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 REPO = Path(__file__).resolve().parent.parent
-SECRET_NAMES = ("FOVEA_SECRET_KEY", "FOVEA_AI_SECRET_KEY", "FOVEA_EMR_TOKEN_WORKLIST",
-                "FOVEA_EMR_TOKEN_AI", "FOVEA_DEMO_PASSWORD")
+SECRET_NAMES = ("FOVEA_SECRET_KEY", "FOVEA_STATION_SECRET_KEY", "FOVEA_AI_SECRET_KEY",
+                "FOVEA_SIGN_ON_SECRET_STATION", "FOVEA_SIGN_ON_SECRET_AI",
+                "FOVEA_EMR_TOKEN_WORKLIST", "FOVEA_EMR_TOKEN_AI", "FOVEA_DEMO_PASSWORD")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 #: Every service and the address that answers once it is up.
 SERVICES = {"pacs": 11112, "worklist": 11113, "emr": 5000, "station": 5001, "ai": 5003}
@@ -95,12 +97,6 @@ def seed_demo(run_dir: Path, env: dict[str, str]) -> list[str]:
     steps = [
         ("EMR", [python, "-m", "flask", "--app", "emr", "seed-demo"],
          {"FOVEA_DATA_DIR": str(run_dir / "emr")}),
-        ("station", [python, "-m", "flask", "--app", "modality_scu", "create-user",
-                     "--username", "technician", "--full-name", "Demo Technician"],
-         {"FOVEA_DATA_DIR": str(run_dir / "station"),
-          "FOVEA_STATION_PASSWORD": env["FOVEA_DEMO_PASSWORD"]}),
-        ("AI node", [python, "-m", "ai_node.operators", "--data-dir", str(run_dir),
-                     "add", "nurse", "--full-name", "Demo Nurse", "--password-stdin"], {}),
     ]
     lines = []
     for name, command, extra in steps:
@@ -133,6 +129,7 @@ Fovea is running (data in {run_dir}/, secrets in {run_dir}/secrets.env). Ctrl-C 
                                                             simulated capture on)
   AI node (run the grading)        http://127.0.0.1:5003/   nurse
   demo password for every login    {password}
+  one sign-on: the station and the AI page send you to the EMR's log-in, once
 
   DICOM: PACS FOVEA_PACS 127.0.0.1:11112 (a viewer calls as WEASIS_AE, listens on 11115)
          worklist + MPPS FOVEA_MWL 127.0.0.1:11113, AI node FOVEA_AI 127.0.0.1:11114

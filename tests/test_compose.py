@@ -24,6 +24,7 @@ OUTSIDE_COMPOSE = {"viewer": "host.docker.internal"}
 PROCFILE_NAMES = {"pacs": "pacs", "worklist": "worklist", "emr": "emr",
                   "station": "station", "ai": "ai", "ai-worker": "worker"}
 SECRETS = ("FOVEA_SECRET_KEY", "FOVEA_STATION_SECRET_KEY", "FOVEA_AI_SECRET_KEY",
+           "FOVEA_SIGN_ON_SECRET_STATION", "FOVEA_SIGN_ON_SECRET_AI",
            "FOVEA_EMR_TOKEN_WORKLIST", "FOVEA_EMR_TOKEN_AI", "POSTGRES_PASSWORD")
 DATABASES = {"pacs": "pacs", "emr": "emr", "station": "station"}
 

@@ -2,7 +2,7 @@
 
 :func:`create_app` is the application factory; the extensions (log-in, CSRF)
 are created in :mod:`ai_node.web.security` and bound here. Blueprints:
-:mod:`~ai_node.web.auth` (log in and out) and :mod:`~ai_node.web.pages`
+:mod:`~ai_node.web.auth` (signing on through the EMR, logging out) and :mod:`~ai_node.web.pages`
 (the list, Run, Run all, ``status.json``), :mod:`~ai_node.web.ops`
 (``/healthz``); ``/metrics`` comes from :func:`imaging_common.web_metrics.init_metrics`,
 with the queue's collector. Nothing here imports the model.
@@ -13,23 +13,24 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
+from flask import Flask, jsonify, redirect, request, url_for
 from flask_login import current_user
-from flask_wtf.csrf import CSRFError
 
 from imaging_common.exceptions import ConfigError
 from imaging_common.logs import get_logger
+from imaging_common.web.foundation import (WebSettings, configure_app, log_requests,
+                                           register_error_pages)
+from imaging_common.web.sign_on import SignOnClient
 from imaging_common.web_metrics import init_metrics
 
 from ai_node.config import AiConfig
 from ai_node.dispatch import Dispatcher
 from ai_node.monitoring import QueueCollector
-from ai_node.operators import OperatorStore
 from ai_node.stages import Stage
 from ai_node.web import auth, ops, pages
 from ai_node.web.context import CONTEXT_KEY, WebContext
 from ai_node.web.forms import CsrfForm
-from ai_node.web.security import LoginThrottle, init_security, login_manager
+from ai_node.web.security import init_security, login_manager
 
 __all__ = ["SESSION_LIFETIME", "create_app"]
 
@@ -41,36 +42,29 @@ SESSION_LIFETIME = timedelta(hours=8)
 MIN_SECRET_LENGTH = 32
 
 
-def create_app(config: AiConfig, dispatcher: Dispatcher, operators: OperatorStore,
-               testing: bool = False) -> Flask:
+def create_app(config: AiConfig, dispatcher: Dispatcher, testing: bool = False) -> Flask:
     """Build the page's app for one node.
 
     Args:
-        config: the node's configuration (its secret key signs the sessions).
+        config: the node's configuration (its secret key signs the sessions; nurses
+            sign on through the EMR it names).
         dispatcher: the queue and the EMR client.
-        operators: the accounts that may log in.
         testing: Flask's testing mode (errors propagate to the test client).
 
     Raises:
-        ConfigError: the configuration has no secret key.
+        ConfigError: the configuration has no secret key, or no sign-on secret.
     """
     if len(config.secret_key) < MIN_SECRET_LENGTH:
         raise ConfigError(f"the page needs a secret key of at least {MIN_SECRET_LENGTH} "
                           "characters (FOVEA_AI_SECRET_KEY)")
     app = Flask(__name__)
-    app.config.update(
-        SECRET_KEY=config.secret_key,
-        TESTING=testing,
-        SESSION_COOKIE_NAME="fovea_ai_session",
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
-        WTF_CSRF_TIME_LIMIT=int(SESSION_LIFETIME.total_seconds()),
-        MAX_CONTENT_LENGTH=64 * 1024,
-    )
-    app.extensions[CONTEXT_KEY] = WebContext(config, dispatcher, operators, LoginThrottle())
+    configure_app(app, WebSettings(cookie_name="fovea_ai_session", secret_key=config.secret_key,
+                                   session_lifetime=SESSION_LIFETIME,
+                                   max_content_length=64 * 1024, testing=testing))
+    app.extensions[CONTEXT_KEY] = WebContext(config, dispatcher)
+    log_requests(app, log, lambda person: person.username)
     init_metrics(app, QueueCollector(dispatcher, config))
-    init_security(app)
+    init_security(app, SignOnClient(config.sign_on) if config.sign_on else None)
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(ops.bp)
@@ -84,12 +78,7 @@ def _wants_json() -> bool:
 
 
 def _error_handlers(app: Flask) -> None:
-    @app.errorhandler(CSRFError)
-    def csrf_error(exc: CSRFError) -> tuple[str, int]:
-        log.warning("CSRF check failed", path=request.path)
-        return render_template("error.html", title="The form has expired",
-                               message="The form was not accepted (missing or expired "
-                                       "security token). Reload the page and try again."), 400
+    register_error_pages(app, _wants_json, log)
 
     @login_manager.unauthorized_handler
     def unauthorized() -> Any:
@@ -105,9 +94,3 @@ def _templates(app: Flask) -> None:
     def layout() -> dict[str, Any]:
         logged_in = bool(getattr(current_user, "is_authenticated", False))
         return {"logout_form": CsrfForm() if logged_in else None}
-
-    @app.after_request
-    def log_request(response: Response) -> Response:
-        log.info("request", method=request.method, route=str(request.url_rule or "-"),
-                 status=response.status_code)
-        return response

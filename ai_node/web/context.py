@@ -8,8 +8,6 @@ from flask import current_app
 
 from ai_node.config import AiConfig
 from ai_node.dispatch import Dispatcher
-from ai_node.operators import OperatorStore
-from ai_node.web.security import LoginThrottle
 from ai_node.web.summaries import ResultCache
 
 __all__ = ["CONTEXT_KEY", "WebContext", "web_context"]
@@ -19,12 +17,10 @@ CONTEXT_KEY = "fovea_ai"
 
 @dataclass(frozen=True)
 class WebContext:
-    """The node's configuration, its queue and EMR client, its accounts."""
+    """The node's configuration, its queue and EMR client."""
 
     config: AiConfig
     dispatcher: Dispatcher
-    operators: OperatorStore
-    throttle: LoginThrottle
     results: ResultCache = field(default_factory=ResultCache)
 
 

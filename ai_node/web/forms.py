@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length
 
-__all__ = ["CsrfForm", "LoginForm"]
+__all__ = ["CsrfForm"]
 
 
 class CsrfForm(FlaskForm):
     """A form with no fields: a button that POSTs (Run, Run all, log out)."""
-
-
-class LoginForm(FlaskForm):
-    username = StringField("User name", validators=[DataRequired(), Length(max=64)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=128)])

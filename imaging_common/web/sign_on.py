@@ -108,8 +108,8 @@ class Person:
 def load_sign_on_settings(network: Network, client: str, env: Mapping[str, str],
                           emr_url: str | None = None) -> SignOnSettings:
     """This app's sign-on settings: the EMR's address (``FOVEA_EMR_URL``, else
-    ``emr_url``, else the network file's ``emr`` node) and its secret
-    (``FOVEA_SIGN_ON_SECRET_<APP>``).
+    ``emr_url``, else the network file's ``emr`` node), as browsers reach it where
+    that differs (``FOVEA_EMR_PAGE_URL``), and its secret (``FOVEA_SIGN_ON_SECRET_<APP>``).
 
     Raises:
         ConfigError: no secret, or no way to find the EMR.
@@ -121,7 +121,8 @@ def load_sign_on_settings(network: Network, client: str, env: Mapping[str, str],
             raise ConfigError("the network file has no emr node with an http_port "
                               "(people sign on through the EMR)")
         url = f"http://{node.host}:{node.http_port}"
-    return SignOnSettings(url, client, env.get(f"FOVEA_SIGN_ON_SECRET_{client.upper()}", ""))
+    return SignOnSettings(url, client, env.get(f"FOVEA_SIGN_ON_SECRET_{client.upper()}", ""),
+                          browser_url=env.get("FOVEA_EMR_PAGE_URL", ""))
 
 
 class SignOnClient:

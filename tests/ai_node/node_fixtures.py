@@ -23,16 +23,16 @@ from ai_node.config import AiConfig, load_config
 from ai_node.dispatch import Dispatcher
 from ai_node.emr_api import EmrApi
 from ai_node.inbox import Inbox
-from ai_node.operators import OperatorStore
 from ai_node.web import create_app as create_node_app
 from ai_node.scp import start_storage_scp
 from emr import EmrConfig, ServiceToken, create_app
+from emr.config import SignOnClient
 from emr.accounts import create_user
 from emr.database import database, session
 from emr.models import Role
 from imaging_common.settings import load_settings
 from pacs_scp.server import start_server
-from tests.ai_node.node_peers import (AI_TOKEN, FAST_HASH, OPERATOR_PASSWORD, PASSWORD,
+from tests.ai_node.node_peers import (AI_TOKEN, FAST_HASH, AI_SIGN_ON_SECRET, PASSWORD,
                                       STATION_AE, LiveEmr, LivePacs, NetworkFile, Nurse,
                                       write_node_network)
 from tests.conftest import REPO, free_port
@@ -88,17 +88,28 @@ def live_pacs(tmp_path: Path, node_network: NetworkFile) -> Iterator[LivePacs]:
 
 
 @pytest.fixture
-def live_emr(tmp_path: Path) -> Iterator[LiveEmr]:
-    """The EMR on a fresh SQLite database, over HTTP on a free port, with the AI's token."""
+def ai_page_port() -> int:
+    """Where a browser test serves the node's page (the EMR sends nurses back there)."""
+    return free_port()
+
+
+@pytest.fixture
+def live_emr(tmp_path: Path, ai_page_port: int) -> Iterator[LiveEmr]:
+    """The EMR on a fresh SQLite database, over HTTP on a free port, with the AI's token;
+    nurses sign on to the node's page through it."""
     config = EmrConfig(
         secret_key="emr-test-secret-" + "x" * 32,
         database_url=f"sqlite:///{tmp_path / 'emr.db'}", environment="testing",
         data_dir=tmp_path / "emr", stations=(STATION_AE,), password_hash_method=FAST_HASH,
         service_tokens=(ServiceToken("ai", AI_TOKEN, frozenset(
-            {"orders:read", "orders:state", "patients:read", "results:write"})),))
+            {"orders:read", "orders:state", "patients:read", "results:write"})),),
+        sign_on_clients=(SignOnClient("ai", AI_SIGN_ON_SECRET, frozenset({"nurse"}),
+                                      f"http://127.0.0.1:{ai_page_port}/sign-on/return"),))
     app = create_app(config)
     with app.app_context():
         create_user(session(), "nurse", "Nina Nurse", Role.NURSE, PASSWORD, FAST_HASH)
+        create_user(session(), "nina", "Nina Nurse", Role.NURSE, PASSWORD, FAST_HASH)
+        create_user(session(), "tech", "Tess Technician", Role.TECHNICIAN, PASSWORD, FAST_HASH)
         session().commit()
     server = make_server("127.0.0.1", 0, app, threaded=True)  # listening once made
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -117,7 +128,8 @@ def ai_config(tmp_path: Path, node_network: NetworkFile, live_emr: LiveEmr, redi
                         "--emr-url", live_emr.url, "--redis-url", redis_url,
                         "--registry", str(REPO / "models")],
                        environ={"FOVEA_EMR_TOKEN_AI": AI_TOKEN,
-                                "FOVEA_AI_SECRET_KEY": "ai-page-test-secret-" + "x" * 32})
+                                "FOVEA_AI_SECRET_KEY": "ai-page-test-secret-" + "x" * 32,
+                                "FOVEA_SIGN_ON_SECRET_AI": AI_SIGN_ON_SECRET})
 
 
 @pytest.fixture
@@ -136,17 +148,8 @@ def dispatcher(ai_config: AiConfig, redis: Redis) -> Dispatcher:
 
 
 @pytest.fixture
-def operators(ai_config: AiConfig) -> OperatorStore:
-    """The page's accounts: ``nina``, with :data:`OPERATOR_PASSWORD`."""
-    store = OperatorStore(ai_config.operators_file, hash_method=FAST_HASH)
-    store.add("nina", "Nina Nurse", OPERATOR_PASSWORD)
-    return store
-
-
-@pytest.fixture
-def nurse(ai_config: AiConfig, dispatcher: Dispatcher,
-          operators: OperatorStore) -> Iterator[Nurse]:
+def nurse(ai_config: AiConfig, dispatcher: Dispatcher, live_emr: LiveEmr) -> Iterator[Nurse]:
     """A test client of the node's page, not yet logged in."""
-    app = create_node_app(ai_config, dispatcher, operators, testing=True)
+    app = create_node_app(ai_config, dispatcher, testing=True)
     with app.test_client() as client:
-        yield Nurse(client)
+        yield Nurse(client, live_emr)

@@ -49,6 +49,8 @@ from imaging_common.uids import new_uid
 from pacs_scp.server import start_server
 from tests.ai_node.conftest import synthetic_fundus
 from tests.conftest import REPO, free_port
+from tests.identity import PASSWORD as IDENTITY_PASSWORD
+from tests.identity import IdentityProvider
 
 #: The grader the repository ships as active, which a node serves unless told otherwise.
 SHIPPED_MODEL = ("dr-grader", Registry(REPO / "models").active_version("dr-grader"))
@@ -56,8 +58,8 @@ SHIPPED_MODEL = ("dr-grader", Registry(REPO / "models").active_version("dr-grade
 AI_TOKEN = "ai-node-test-token-0123456789"
 STATION_AE = "FUNDUS_CAM1"
 FAST_HASH = "pbkdf2:sha256:1000"
-PASSWORD = "correct horse battery staple"
-OPERATOR_PASSWORD = "lens and retina 2026"
+PASSWORD = IDENTITY_PASSWORD
+AI_SIGN_ON_SECRET = "ai-page-sign-on-secret-" + "z" * 24
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
@@ -297,10 +299,11 @@ def send_to_pacs(pacs: LivePacs, datasets: list[Dataset]) -> None:
 
 
 class Nurse:
-    """Log in through the page and POST its forms with the session's CSRF token."""
+    """Sign on through the EMR and POST the page's forms with the session's CSRF token."""
 
-    def __init__(self, client: FlaskClient) -> None:
+    def __init__(self, client: FlaskClient, emr: LiveEmr) -> None:
         self.client = client
+        self.emr = emr
         self.token = ""
 
     def refresh(self, url: str = "/") -> str:
@@ -310,10 +313,9 @@ class Nurse:
         self.token = match.group(1)
         return page.text
 
-    def login(self, username: str = "nina", password: str = OPERATOR_PASSWORD) -> TestResponse:
-        self.refresh("/login")
-        response = self.client.post("/login", data={"csrf_token": self.token,
-                                                    "username": username, "password": password})
+    def login(self, username: str = "nina") -> TestResponse:
+        """Sign on through the EMR, as a browser would."""
+        response = IdentityProvider(self.emr.app, self.emr.url).sign_on(self.client, username)
         if response.status_code == 302:
             self.refresh("/")
         return response

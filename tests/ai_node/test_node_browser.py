@@ -20,11 +20,10 @@ from werkzeug.serving import make_server
 from ai_node.config import AiConfig
 from ai_node.dispatch import Dispatcher
 from ai_node.inbox import Inbox
-from ai_node.operators import OperatorStore
 from ai_node.web import create_app
 from tests.screenshots import PHONE, screenshot
-from tests.ai_node.node_peers import (OPERATOR_PASSWORD, LiveEmr, LivePacs, photographs,
-                                      run_worker, send_to_pacs)
+from tests.ai_node.node_peers import (PASSWORD, LiveEmr, LivePacs, photographs, run_worker,
+                                      send_to_pacs)
 
 pytest_plugins = ["tests.ai_node.node_fixtures"]
 
@@ -33,11 +32,11 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture
-def page(ai_config: AiConfig, dispatcher: Dispatcher, operators: OperatorStore) -> Iterator[Any]:
+def page(ai_config: AiConfig, dispatcher: Dispatcher, ai_page_port: int) -> Iterator[Any]:
     """The node's page behind a real HTTP server, in a headless browser."""
     if CHROMIUM is None:
         pytest.skip("Debian's chromium package is not installed (apt-get install chromium)")
-    http = make_server("127.0.0.1", 0, create_app(ai_config, dispatcher, operators),
+    http = make_server("127.0.0.1", ai_page_port, create_app(ai_config, dispatcher),
                        threaded=True)
     thread = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.05},
                               daemon=True)
@@ -65,7 +64,7 @@ def test_a_nurse_runs_an_order_and_watches_it_finish(
     expect(p.get_by_role("heading", name="Log in")).to_be_visible()
     screenshot(p, "ai-01-login")
     p.get_by_label("User name").fill("nina")
-    p.get_by_label("Password").fill(OPERATOR_PASSWORD)
+    p.get_by_label("Password").fill(PASSWORD)
     p.get_by_role("button", name="Log in").click()
     row = p.locator(f'#orders tr[data-order-id="{order_id}"]')
     expect(row).to_contain_text(accession)
@@ -104,7 +103,7 @@ def test_a_nurse_runs_all_and_retries_a_failed_order(
     send_to_pacs(live_pacs, photographs(live_emr, graded))
     p.goto("/")
     p.get_by_label("User name").fill("nina")
-    p.get_by_label("Password").fill(OPERATOR_PASSWORD)
+    p.get_by_label("Password").fill(PASSWORD)
     p.get_by_role("button", name="Log in").click()
     expect(p.locator("#orders").get_by_role("button", name="Run")).to_have_count(2)
     p.get_by_role("button", name="Run all acquired").click()
@@ -141,7 +140,7 @@ def test_the_page_is_usable_at_phone_width(
     assert p.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     screenshot(p, "ai-06-phone-login", viewport=PHONE)
     p.get_by_label("User name").fill("nina")
-    p.get_by_label("Password").fill(OPERATOR_PASSWORD)
+    p.get_by_label("Password").fill(PASSWORD)
     p.get_by_role("button", name="Log in").click()
     row = p.locator(f'#orders tr[data-order-id="{order_id}"]')
     expect(row).to_contain_text("Doe, Jane")

@@ -6,30 +6,32 @@ import json
 import signal
 import subprocess
 import sys
-import urllib.request
+import http.client
 from pathlib import Path
 
 from pynetdicom import AE
 
 from imaging_common.sop_classes import VERIFICATION
-from tests.ai_node.node_peers import AI_TOKEN, SHIPPED_MODEL, NetworkFile
+from tests.ai_node.node_peers import AI_SIGN_ON_SECRET, AI_TOKEN, SHIPPED_MODEL, NetworkFile
 from tests.conftest import REPO, free_port
 
 pytest_plugins = ["tests.ai_node.node_fixtures"]
 
 
 def _environment(redis_url: str) -> dict[str, str]:
-    return {"PATH": "/usr/bin:/bin", "FOVEA_EMR_TOKEN_AI": AI_TOKEN, "REDIS_URL": redis_url}
+    return {"PATH": "/usr/bin:/bin", "FOVEA_EMR_TOKEN_AI": AI_TOKEN, "REDIS_URL": redis_url,
+            "FOVEA_SIGN_ON_SECRET_AI": AI_SIGN_ON_SECRET}
 
 
 def test_the_node_serves_its_scp_and_page_until_terminated(node_network: NetworkFile,
                                                            tmp_path: Path,
                                                            redis_url: str) -> None:
     http_port = free_port()
+    emr_url = f"http://127.0.0.1:{free_port()}"
     process = subprocess.Popen(
         [sys.executable, "-m", "ai_node", "--config", str(node_network.path),
          "--data-dir", str(tmp_path), "--http-port", str(http_port), "--log-format", "json",
-         "--emr-url", f"http://127.0.0.1:{free_port()}"],
+         "--emr-url", emr_url],
         cwd=REPO, env=_environment(redis_url), stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE, text=True)
     try:
@@ -39,8 +41,12 @@ def test_the_node_serves_its_scp_and_page_until_terminated(node_network: Network
                 break
         else:
             raise AssertionError(f"python -m ai_node exited: {process.wait()}")
-        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/login") as page:
-            assert page.status == 200 and b"Log in" in page.read()
+        connection = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
+        connection.request("GET", "/login")
+        answer = connection.getresponse()  # nurses sign on through the EMR
+        assert answer.status == 302
+        assert answer.getheader("Location", "").startswith(f"{emr_url}/sign-on/authorize?")
+        connection.close()
         ae = AE("FOVEA_PACS")
         ae.add_requested_context(VERIFICATION)
         assoc = ae.associate("127.0.0.1", node_network.ai_port, ae_title="FOVEA_AI")

@@ -11,7 +11,6 @@ from redis import Redis
 from ai_node.config import AiConfig
 from ai_node.dispatch import Dispatcher
 from ai_node.inbox import Inbox
-from ai_node.operators import OperatorStore
 from ai_node.stages import Stage
 from ai_node.web import create_app
 from tests.ai_node.node_peers import (SHIPPED_MODEL, LiveEmr, LivePacs, photographs, run_worker,
@@ -44,8 +43,8 @@ MODEL_LABELS = (("name", SHIPPED_MODEL[0]), ("version", SHIPPED_MODEL[1]))
 
 def test_the_page_exports_the_queue_and_the_worker_its_stage_durations(
         live_pacs: LivePacs, live_emr: LiveEmr, storage_scp: Inbox, ai_config: AiConfig,
-        dispatcher: Dispatcher, redis: Redis, operators: OperatorStore) -> None:
-    client = create_app(ai_config, dispatcher, operators, testing=True).test_client()
+        dispatcher: Dispatcher, redis: Redis) -> None:
+    client = create_app(ai_config, dispatcher, testing=True).test_client()
     health = client.get("/healthz")  # no log-in needed; no worker yet
     assert health.status_code == 503
     assert health.json["redis"] and health.json["workers"] == 0
@@ -82,8 +81,8 @@ def test_the_page_exports_the_queue_and_the_worker_its_stage_durations(
 
 
 def test_a_worker_serves_its_metrics_and_makes_the_node_healthy(
-        ai_config: AiConfig, dispatcher: Dispatcher, operators: OperatorStore) -> None:
-    client = create_app(ai_config, dispatcher, operators, testing=True).test_client()
+        ai_config: AiConfig, dispatcher: Dispatcher) -> None:
+    client = create_app(ai_config, dispatcher, testing=True).test_client()
     port = free_port()
     worker = spawn_worker(ai_config, "--metrics-port", str(port))
     try:

@@ -161,7 +161,7 @@ def test_the_storage_scp_answers_only_the_pacs(node_network: NetworkFile, tmp_pa
 
 
 def test_the_page_process_never_loads_the_model_runtime() -> None:
-    probe = ("import sys, ai_node.__main__, ai_node.operators\n"
+    probe = ("import sys, ai_node.__main__, ai_node.web\n"
              "heavy = {'tensorflow', 'keras', 'ai_edge_litert', 'ai_node.model.serving'}\n"
              "print(sorted(heavy & set(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,

@@ -19,7 +19,6 @@ from redis import Redis
 from ai_node.config import AiConfig
 from ai_node.dispatch import Dispatcher, job_id
 from ai_node.inbox import Inbox
-from ai_node.operators import OperatorStore
 from ai_node.stages import Stage
 from ai_node.web import create_app
 from tests.ai_node.node_peers import (SHIPPED_MODEL, LiveEmr, LivePacs, Nurse, photographs,
@@ -107,7 +106,7 @@ def test_an_order_is_graded_into_the_pacs_and_the_emr_and_a_rerun_replaces(
 
 def test_the_pacs_down_fails_the_job_after_its_retries_and_the_order(
         live_pacs: LivePacs, live_emr: LiveEmr, storage_scp: Inbox, ai_config: AiConfig,
-        dispatcher: Dispatcher, redis: Redis, operators: OperatorStore) -> None:
+        dispatcher: Dispatcher, redis: Redis) -> None:
     order_id = live_emr.add_order()
     live_pacs.stop()
     dispatcher.enqueue(order_id, "nurse")
@@ -124,7 +123,7 @@ def test_the_pacs_down_fails_the_job_after_its_retries_and_the_order(
     assert order.state.value == "failed"
     assert "FOVEA_PACS" in order.state_reason and order.state_reason.startswith("AI grading")
 
-    nurse = Nurse(create_app(ai_config, dispatcher, operators, testing=True).test_client())
+    nurse = Nurse(create_app(ai_config, dispatcher, testing=True).test_client(), live_emr)
     nurse.login()
     (row,) = nurse.client.get("/status.json").json["orders"]
     assert (row["order_id"], row["action"], row["job"]["stage"]) == (order_id, "Retry", "failed")

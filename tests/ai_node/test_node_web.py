@@ -1,4 +1,5 @@
-"""The nurses' page: log-in, the pending list from the EMR, Run and Run all, status JSON."""
+"""The nurses' page: signing on through the EMR, the pending list from the EMR, Run and
+Run all, status JSON."""
 
 from __future__ import annotations
 
@@ -8,11 +9,9 @@ import pytest
 from redis import Redis
 
 from ai_node.dispatch import Dispatcher
-from ai_node.operators import OperatorError, OperatorStore
 from ai_node.poller import AutoRun
 from ai_node.web.pages import order_rows
 from ai_node.web.summaries import ResultCache, report_url, result_summary
-from tests.ai_node.node_peers import OPERATOR_PASSWORD as PASSWORD
 from tests.ai_node.node_peers import LiveEmr, Nurse
 
 pytest_plugins = ["tests.ai_node.node_fixtures"]
@@ -23,18 +22,25 @@ def test_the_page_and_its_status_need_a_log_in(nurse: Nurse) -> None:
     assert page.status_code == 302 and "/login" in page.headers["Location"]
     status = nurse.client.get("/status.json")
     assert status.status_code == 401 and status.json["error"]["code"] == "unauthorized"
-    wrong = nurse.login(password="not the password")
-    assert wrong.status_code == 200 and "Unknown user name or wrong password" in wrong.text
+    technician = nurse.login("tech")  # the EMR signs on nurses only to this page
+    assert technician.status_code == 403 and "nurse" in technician.text
     assert nurse.client.get("/").status_code == 302
     assert nurse.login().status_code == 302
     assert "AI diabetic retinopathy screening" in nurse.client.get("/").text
 
 
-def test_repeated_wrong_passwords_pause_the_account(nurse: Nurse) -> None:
-    for _ in range(5):
-        nurse.login(password="guess guess guess")
-    paused = nurse.login()  # even the right password waits
-    assert paused.status_code == 429 and "Too many failed log-ins" in paused.text
+def test_logout_ends_the_session_and_a_replayed_cookie_is_refused(nurse: Nurse) -> None:
+    nurse.login()
+    saved = nurse.client.get_cookie("fovea_ai_session")
+    assert saved is not None
+    response = nurse.post("/logout")
+    assert "You are logged out" in response.text
+    nurse.client.set_cookie("fovea_ai_session", saved.value)
+    assert nurse.client.get("/").status_code == 302
+
+
+def test_a_control_character_in_next_is_a_bad_request(nurse: Nurse) -> None:
+    assert nurse.client.get("/login?next=/%0d%0aSet-Cookie:%20x=1").status_code == 400
 
 
 def test_a_nurse_runs_an_order_from_the_pending_list(nurse: Nurse, live_emr: LiveEmr,
@@ -90,18 +96,6 @@ def test_the_page_says_when_the_emr_is_down(nurse: Nurse, live_emr: LiveEmr) -> 
     live_emr.server.shutdown()
     status = nurse.client.get("/status.json").json
     assert status["orders"] == [] and "the EMR did not answer" in status["emr_error"]
-
-
-def test_operator_accounts_are_checked(operators: OperatorStore) -> None:
-    with pytest.raises(OperatorError, match="taken"):
-        operators.add("nina", "Another Nina", PASSWORD)
-    with pytest.raises(OperatorError, match="12 to 128"):
-        operators.add("olga", "Olga", "short")
-    assert operators.authenticate("nina", PASSWORD) is not None
-    operators.set_active("nina", False)
-    assert operators.authenticate("nina", PASSWORD) is None
-    assert '"password_hash": "pbkdf2' in operators.path.read_text()
-    assert PASSWORD not in operators.path.read_text()
 
 
 def test_the_automatic_run_queues_what_reaches_acquired(live_emr: LiveEmr,
