@@ -12,10 +12,10 @@ import threading
 from collections.abc import Sequence
 
 from redis import Redis
-from werkzeug.serving import make_server
 
 from imaging_common.exceptions import ConfigError
 from imaging_common.logs import configure_logging, get_logger
+from imaging_common.web.serving import check_production_serving, make_server
 
 from ai_node.config import AiConfig, argument_parser, load_config, with_page_secret
 from ai_node.dispatch import Dispatcher
@@ -38,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = with_page_secret(load_config(argv, parser=argument_parser(
             "Fovea AI node: storage SCP for the PACS's C-MOVE and the nurses' page")))
+        if config.environment == "production":
+            check_production_serving(config.settings.web, "the AI node's page")
     except ConfigError as exc:
         print(f"ai_node: {exc}", file=sys.stderr)
         return 2
@@ -47,16 +49,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     scp = start_storage_scp(config.settings, Inbox(config.inbox_dir, config.settings.fsync))
     dispatcher = _dispatcher(config)
     app = create_app(config, dispatcher)
-    web = make_server(config.settings.bind_address, config.http_port, app, threaded=True)
+    web = make_server(app, config.settings.bind_address, config.http_port,
+                      config.settings.web).start()
     auto_run = AutoRun(dispatcher, config.poll_seconds).start() if config.auto_run else None
-    threading.Thread(target=web.serve_forever, name="ai-web", daemon=True).start()
     print(f"Fovea AI node ready: AE title {config.settings.ae_title} on "
           f"{config.settings.bind_address}:{scp.server_address[1]}, page on "
-          f"http://{config.settings.bind_address}:{web.server_port}/\n"
+          f"{config.settings.web.scheme}://{config.settings.bind_address}:{web.port}/\n"
           f"  workers: python -m ai_node.worker (queue {config.queue!r} on {config.redis_url})\n"
           f"  nurses sign on through the EMR: its accounts with the nurse role",
           flush=True)
-    log.info("page listening", host=config.settings.bind_address, port=web.server_port,
+    log.info("page listening", host=config.settings.bind_address, port=web.port,
              auto_run=config.auto_run)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -65,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("stopping")
     if auto_run is not None:
         auto_run.stop()
-    web.shutdown()
+    web.stop()
     scp.shutdown()
     return 0
 

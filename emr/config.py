@@ -33,6 +33,7 @@ from imaging_common.deployment import ENVIRONMENTS, check_production_secret
 from imaging_common.exceptions import ConfigError
 from imaging_common.settings import (Network, Settings, load_settings, parse_boolean,
                                      service_argument_parser)
+from imaging_common.web.serving import WebServing
 
 __all__ = ["ENVIRONMENTS", "SCOPES", "EmrConfig", "ServiceToken", "SignOnClient",
            "load_config"]
@@ -120,6 +121,7 @@ class EmrConfig:
     timezone: str = "UTC"
     institution: str = "Fovea screening service"
     dicom: Settings | None = field(default=None, repr=False)
+    web: WebServing = WebServing()
     image_cache_mb: int = 512
 
     def __post_init__(self) -> None:
@@ -214,6 +216,7 @@ def load_config(
         timezone=str(env.get("FOVEA_TIMEZONE") or table.get("timezone", "UTC")),
         institution=str(table.get("institution", "Fovea screening service")),
         dicom=settings if settings.node.ae_title is not None else None,
+        web=settings.web,
         image_cache_mb=_whole(table, "image_cache_mb", 512),
     )
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from imaging_common.exceptions import ConfigError
 from imaging_common.tls import TlsSettings
+from imaging_common.web.serving import WebServing
 
 __all__ = [
     "ANY_ADDRESS",
@@ -55,6 +56,9 @@ LOG_FORMATS = ("auto", "json", "console")
 #: Keys the ``[tls]`` table of the network file may hold (see :mod:`imaging_common.tls`).
 TLS_KEYS = frozenset({"enabled", "certificate", "private_key", "ca_certificates",
                       "verify_clients", "check_hostname"})
+
+#: Keys the ``[https]`` table may hold (see :mod:`imaging_common.web.serving`).
+HTTPS_KEYS = frozenset({"enabled", "certificate", "private_key", "trusted_proxies", "threads"})
 
 #: In ``calls_from``: associations of the node may come from any address.
 ANY_ADDRESS = "*"
@@ -156,6 +160,7 @@ class Settings:
         log_format: ``json``, ``console`` or ``auto``.
         fsync: flush files and directories to stable storage before answering.
         tls: the TLS identity and trust (``None``: TLS is off, every link is plain).
+        web: how a web app's pages are served (HTTPS, trusted proxies, threads).
     """
 
     node: Node
@@ -172,6 +177,7 @@ class Settings:
     fsync: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
     tls: TlsSettings | None = None
+    web: WebServing = WebServing()
 
     @property
     def ae_title(self) -> str:
@@ -357,6 +363,7 @@ def load_settings(
         fsync=parse_boolean(env.get("FOVEA_FSYNC", values["fsync"])),
         extra=extra,
         tls=tls,
+        web=_web_serving(document.get("https"), config_path.parent, env),
     )
 
 
@@ -393,6 +400,34 @@ def _tls_settings(table: Any, base: Path, env: Mapping[str, str]) -> TlsSettings
         verify_clients=flag("verify_clients"),
         check_hostname=flag("check_hostname"),
     )
+
+
+def _web_serving(table: Any, base: Path, env: Mapping[str, str]) -> WebServing:
+    """The ``[https]`` table with its ``FOVEA_HTTPS*`` overrides."""
+    table = {} if table is None else table
+    if not isinstance(table, dict):
+        raise ConfigError("[https] in the network file must be a table")
+    unknown = set(table) - HTTPS_KEYS
+    if unknown:
+        raise ConfigError(f"[https]: unknown keys {sorted(unknown)}")
+
+    def path(key: str) -> Path | None:
+        variable = f"FOVEA_HTTPS_{key.upper()}"
+        if env.get(variable):
+            return Path(env[variable])
+        if not table.get(key):
+            return None
+        named = Path(str(table[key])).expanduser()
+        return named if named.is_absolute() else base / named
+
+    proxies = env.get("FOVEA_TRUSTED_PROXIES")
+    return WebServing(
+        https=parse_boolean(env.get("FOVEA_HTTPS", table.get("enabled", False))),
+        certificate=path("certificate"), private_key=path("private_key"),
+        trusted_proxies=tuple(proxies.replace(",", " ").split()) if proxies is not None
+        else tuple(str(p) for p in table.get("trusted_proxies", ())),
+        threads=_positive_int(env.get("FOVEA_HTTP_THREADS", table.get("threads", 16)),
+                              "threads"))
 
 
 def _tls_nodes(network: Network, names: str | None) -> Network:

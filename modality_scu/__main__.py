@@ -6,10 +6,9 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from werkzeug.serving import run_simple
-
 from imaging_common.exceptions import ConfigError
 from imaging_common.logs import get_logger
+from imaging_common.web.serving import check_production_serving, serve
 from modality_scu.app import configure_station_logging, create_app
 from modality_scu.config import load_config
 from modality_scu.web import CONTEXT_KEY, StationContext
@@ -21,6 +20,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the station; returns the process exit status."""
     try:
         config = load_config(sys.argv[1:] if argv is None else argv)
+        if config.production:
+            check_production_serving(config.settings.web, "the station")
     except ConfigError as exc:
         print(f"modality_scu: {exc}", file=sys.stderr)
         return 2
@@ -29,7 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     context: StationContext = app.extensions[CONTEXT_KEY]
     context.sender.start()  # resumes whatever a previous run left in the outbox
     host = config.settings.bind_address
-    print(f"Fovea station ready on http://{host}:{config.http_port}/ as AE {config.ae_title} "
+    scheme = config.settings.web.scheme
+    print(f"Fovea station ready on {scheme}://{host}:{config.http_port}/ as AE {config.ae_title} "
           f"(worklist {config.worklist.ae_title}, archive {config.pacs.ae_title}; "
           f"data in {config.settings.data_dir}/)\n"
           f"  technicians sign on through the EMR: its accounts with the technician role",
@@ -38,8 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM ends the server like Ctrl-C does, so the sender finishes its round.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        run_simple(host, config.http_port, app, threaded=True, use_reloader=False,
-                   use_debugger=False)
+        serve(app, host, config.http_port, config.settings.web)
     finally:
         context.sender.stop()
         log.info("stopped")

@@ -35,6 +35,8 @@ ROUTES = [
     ("POST", "/orders/{o}/archive", "reports.review"),
     ("GET", "/orders/{o}/results/{r}/heatmap/R.png", "reports.view"),
     ("GET", "/orders/{o}/results/{r}/images/{i}.png", "reports.view"),
+    ("GET", "/orders/{o}/photographs/1.2.3", "reports.view"),
+    ("GET", "/orders/{o}/report.pdf", "reports.view"),
     ("GET", "/reviews", "reports.review"),
     ("GET", "/labels.csv", "labels.export"),
     ("GET", "/recall", "recall.view"),
@@ -49,7 +51,10 @@ ROUTES = [
     ("GET", "/dashboard", "dashboard.view"),
 ]
 OPEN_TO_ALL = {"/", "/login", "/logout", "/static/<path:filename>",
-               "/metrics"}  # Prometheus scrapes it (tests/emr/test_metrics.py)
+               "/metrics",  # Prometheus scrapes it (tests/emr/test_metrics.py)
+               # any logged-in role (each app says which roles it admits), and the
+               # apps' server-to-server calls (tests/emr/test_sign_on.py)
+               "/sign-on/authorize", "/sign-on/token", "/sign-on/session", "/sign-on/end"}
 
 
 @pytest.fixture
@@ -61,7 +66,8 @@ def _pattern(url: str) -> str:
     return (url.replace("{p}", "<int:patient_id>").replace("{o}", "<int:order_id>")
             .replace("{r}", "<int:result_id>").replace("{u}", "<int:user_id>")
             .replace("{i}", "<int:image_id>")
-            .replace("/R.png", "/<eye>.png"))
+            .replace("/R.png", "/<eye>.png")
+            .replace("/photographs/1.2.3", "/photographs/<sop_instance_uid>"))
 
 
 def test_the_table_covers_every_page_route(app: Flask) -> None:
