@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -35,6 +34,7 @@ from imaging_common.deployment import (
     PRODUCTION,
     check_environment,
     check_production_secret,
+    kept_secret,
 )
 from imaging_common.exceptions import ConfigError
 from imaging_common.settings import (
@@ -46,7 +46,7 @@ from imaging_common.settings import (
 )
 from imaging_common.web.sign_on import SignOnSettings
 
-__all__ = ["AI_KEYS", "AiConfig", "DEFAULTS", "argument_parser", "kept_secret", "load_config",
+__all__ = ["AI_KEYS", "AiConfig", "DEFAULTS", "argument_parser", "load_config",
            "with_page_secret"]
 
 #: Defaults of the ``[ai]`` table, each overridable there.
@@ -254,23 +254,7 @@ def with_page_secret(config: AiConfig) -> AiConfig:
     if config.production:
         raise ConfigError("FOVEA_AI_SECRET_KEY is not set: production needs the page's "
                           "secret key (a random value of at least 32 characters)")
-    return replace(config, secret_key=kept_secret(config.data_dir))
-
-
-def kept_secret(folder: Path) -> str:
-    """A random key kept in ``folder/secret-key``, created once (readable by the owner only)."""
-    path = folder / "secret-key"
-    if path.exists():
-        return path.read_text(encoding="ascii").strip()
-    folder.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process of the node made it meanwhile
-        return path.read_text(encoding="ascii").strip()
-    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-        handle.write(key)
-    return key
+    return replace(config, secret_key=kept_secret(config.data_dir / "secret-key"))
 
 
 def _emr_url(settings: Settings) -> str:

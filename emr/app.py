@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime
 from typing import Any
 
 import structlog
-from flask import Flask, Response, g, render_template, request
+from flask import Flask, request
 from flask_login import current_user
-from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
 
 from emr.audit import protect_audit_log
 from emr.blueprints import register_blueprints
@@ -28,6 +25,8 @@ from emr.states import OrderState
 from emr.web import CONFIG_KEY, local
 from imaging_common.logs import (CORRELATION_HEADER, configure_logging, correlate,
                                  correlation_from_header, get_logger)
+from imaging_common.web.foundation import (WebSettings, configure_app, error_page, log_requests,
+                                           register_error_pages)
 from imaging_common.web_metrics import init_metrics
 
 __all__ = ["configure_emr_logging", "create_app"]
@@ -77,24 +76,13 @@ def configure_emr_logging(log_format: str) -> None:
 
 
 def _flask_settings(app: Flask, config: EmrConfig) -> None:
-    secure = config.session_cookie_secure
-    app.config.update(
-        SECRET_KEY=config.secret_key,
-        TESTING=config.environment == "testing",
-        SESSION_COOKIE_NAME="fovea_emr_session",
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SECURE=secure,
-        SESSION_COOKIE_SAMESITE="Lax",
-        REMEMBER_COOKIE_HTTPONLY=True,
-        REMEMBER_COOKIE_SECURE=secure,
-        REMEMBER_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=config.session_lifetime,
-        WTF_CSRF_TIME_LIMIT=int(config.session_lifetime.total_seconds()),
-        WTF_CSRF_SSL_STRICT=True,
+    configure_app(app, WebSettings(
+        cookie_name="fovea_emr_session", secret_key=config.secret_key,
+        secure_cookies=config.session_cookie_secure, session_lifetime=config.session_lifetime,
         # A result carries a base64 picture (4/3 of its size) per photograph: two at
         # the largest, or up to a dozen at the AI node's 512 px (some 0.3 MB each).
-        MAX_CONTENT_LENGTH=3 * config.max_heatmap_bytes + MAX_BODY_OVERHEAD,
-    )
+        max_content_length=3 * config.max_heatmap_bytes + MAX_BODY_OVERHEAD,
+        testing=config.environment == "testing"))
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented order
 
 
@@ -102,36 +90,21 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def _page(status: int, title: str, message: str) -> tuple[str, int]:
-    return render_template("error.html", status=status, title=title, message=message), status
-
-
 def _error_handlers(app: Flask) -> None:
-    @app.errorhandler(CSRFError)
-    def csrf_error(exc: CSRFError) -> tuple[str, int]:
-        log.warning("CSRF check failed", path=request.path)
-        return _page(400, "The form has expired",
-                     "The form was not accepted (missing or expired security token). "
-                     "Go back, reload the page and try again.")
+    register_error_pages(app, _wants_json, log, json_error=http_error_response)
 
     @app.errorhandler(EmrError)
     def domain_error(exc: EmrError) -> Any:
         if _wants_json():
             fields = exc.fields if isinstance(exc, ValidationError) else None
             return error_response(exc.status, exc.code, str(exc), fields)
-        return _page(exc.status, "Not possible", str(exc))
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Any:
-        if _wants_json():
-            return http_error_response(exc)
-        return _page(exc.code or 500, exc.name, exc.description or "")
+        return error_page(exc.status, "Not possible", str(exc))
 
     @app.errorhandler(PermissionError)
     def forbidden(exc: PermissionError) -> Any:
         if _wants_json():
             return error_response(403, "forbidden", str(exc))
-        return _page(403, "Forbidden", str(exc))
+        return error_page(403, "Forbidden", str(exc))
 
 
 def _format_time(moment: datetime | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
@@ -150,24 +123,12 @@ def _templates(app: Flask) -> None:
 
 
 def _request_log(app: Flask) -> None:
-    """One line per request: method, route, status, time; no query string, no patient data."""
+    """One line per request (:func:`imaging_common.web.foundation.log_requests`), with
+    the correlation ids a caller sent (the AI node's job, an accession number) on every
+    line of it; the order's own are added where the request finds the order."""
     @app.before_request
-    def start_timer() -> None:
-        g.started = time.perf_counter()
-        # A caller's correlation ids (the AI node's job, an accession number)
-        # go on every line of this request; the order's own are added where
-        # the request finds the order (emr.orders).
+    def correlate_request() -> None:
         structlog.contextvars.clear_contextvars()
         correlate(**correlation_from_header(request.headers.get(CORRELATION_HEADER)))
 
-    @app.teardown_request
-    def forget_correlation(_: BaseException | None) -> None:
-        structlog.contextvars.clear_contextvars()
-
-    @app.after_request
-    def log_request(response: Response) -> Response:
-        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        user = getattr(current_user, "id", None) if current_user else None
-        log.info("request", method=request.method, route=str(request.url_rule or "-"),
-                 status=response.status_code, ms=round(elapsed * 1000, 1), user_id=user)
-        return response
+    log_requests(app, log, lambda user: user.id)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from imaging_common.deployment import ENVIRONMENTS, check_production_secret
+from imaging_common.deployment import ENVIRONMENTS, check_production_secret, kept_secret
 from imaging_common.exceptions import ConfigError
 from imaging_common.settings import (Network, Settings, load_settings, parse_boolean,
                                      service_argument_parser)
@@ -194,7 +193,7 @@ def load_config(
                    or table.get("environment", "development"))
     secret_key = env.get("FOVEA_SECRET_KEY") or str(secret_file.get("secret_key", ""))
     if not secret_key and environment != "production":
-        secret_key = _development_secret(settings.data_dir)
+        secret_key = kept_secret(settings.data_dir / "emr-secret-key")
     http_port = settings.node.port or settings.node.http_port or 5000
     return EmrConfig(
         secret_key=secret_key,
@@ -259,19 +258,6 @@ def _read_secrets(path: str | None) -> dict[str, Any]:
         raise ConfigError(f"secrets file {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"secrets file {path} is not valid TOML: {exc}") from None
-
-
-def _development_secret(data_dir: Path) -> str:
-    """A random key kept beside the development database, created once."""
-    path = data_dir / "emr-secret-key"
-    if path.exists():
-        return path.read_text(encoding="ascii").strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-        handle.write(key)
-    return key
 
 
 def _service_tokens(

@@ -9,6 +9,10 @@ secret that is missing, a known placeholder, or shorter than
 
 from __future__ import annotations
 
+import os
+import secrets
+from pathlib import Path
+
 from imaging_common.exceptions import ConfigError
 
 __all__ = [
@@ -19,6 +23,7 @@ __all__ = [
     "check_environment",
     "check_production_secret",
     "is_weak_secret",
+    "kept_secret",
 ]
 
 ENVIRONMENTS = ("development", "production", "testing")
@@ -65,3 +70,23 @@ def check_production_secret(what: str, value: str, source: str) -> None:
         raise ConfigError(
             f"{what} must be set to a random value of at least {MIN_SECRET_LENGTH} "
             f"characters in production ({source})")
+
+
+def kept_secret(path: Path) -> str:
+    """A random key kept in ``path`` (readable by its owner only), made on first use.
+
+    Outside production a service without a configured key keeps one here, so
+    that its sessions outlive a restart; two processes starting together get
+    the same key.
+    """
+    if path.exists():
+        return path.read_text(encoding="ascii").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it meanwhile
+        return path.read_text(encoding="ascii").strip()
+    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+        handle.write(key)
+    return key

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from imaging_common.deployment import ENVIRONMENTS, check_production_secret
+from imaging_common.deployment import ENVIRONMENTS, check_production_secret, kept_secret
 from imaging_common.exceptions import ConfigError
 from imaging_common.settings import (
     Node,
@@ -228,7 +227,7 @@ def load_config(argv: Sequence[str] | None = None,
                       or table.get("environment", "development"))
     secret_key = env.get("FOVEA_STATION_SECRET_KEY", "")
     if not secret_key and environment != "production":
-        secret_key = _development_secret(settings.data_dir)
+        secret_key = kept_secret(settings.data_dir / "station-secret-key")
     retry = RetryPolicy(first=_number(table, "retry_first_seconds", 5.0),
                         maximum=_number(table, "retry_max_seconds", 300.0))
     cookie_secure = env.get("FOVEA_STATION_COOKIE_SECURE", table.get("cookie_secure"))
@@ -282,16 +281,3 @@ def _number(table: Mapping[str, Any], key: str, default: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ConfigError(f"[station] {key}: {value!r} is not a positive number")
     return float(value)
-
-
-def _development_secret(data_dir: Path) -> str:
-    """A random key kept beside the development database, created once."""
-    path = data_dir / "station-secret-key"
-    if path.exists():
-        return path.read_text(encoding="ascii").strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-        handle.write(key)
-    return key

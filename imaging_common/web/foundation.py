@@ -127,8 +127,10 @@ def error_page(status: int, title: str | None = None, message: str = "") -> tupl
 
 
 def register_error_pages(app: Flask, wants_json: Callable[[], bool] = lambda: False,
-                         log: Any = None) -> None:
-    """HTML error pages for people, JSON errors where ``wants_json()`` says so.
+                         log: Any = None,
+                         json_error: Callable[[HTTPException], Any] | None = None) -> None:
+    """HTML error pages for people, JSON errors where ``wants_json()`` says so
+    (in the app's own form when it gives ``json_error``).
 
     An app with more specific handlers (its domain errors, a 413 that says
     what the upload limit is) registers them after this call.
@@ -147,6 +149,8 @@ def register_error_pages(app: Flask, wants_json: Callable[[], bool] = lambda: Fa
     def http_error(exc: HTTPException) -> Any:
         status = exc.code or 500
         if wants_json():
+            if json_error is not None:
+                return json_error(exc)
             return _json_error(status, (exc.name or "error").lower().replace(" ", "_"),
                                exc.description or "")
         return error_page(status, _TITLES.get(status, exc.name), exc.description or "")
@@ -173,5 +177,5 @@ def log_requests(app: Flask, log: Any, user_of: Callable[[Any], Any] | None = No
         user = current_user._get_current_object() if current_user else None
         who = user_of(user) if user_of and getattr(user, "is_authenticated", False) else None
         log.info("request", method=request.method, route=str(request.url_rule or "-"),
-                 status=response.status_code, ms=round(elapsed * 1000, 1), user=who)
+                 status=response.status_code, ms=round(elapsed * 1000, 1), user_id=who)
         return response

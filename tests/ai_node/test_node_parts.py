@@ -16,7 +16,8 @@ from redis import Redis
 from rq import Queue
 from rq.job import JobStatus
 
-from ai_node.config import kept_secret, load_config
+from ai_node.config import load_config
+from imaging_common.deployment import kept_secret
 from ai_node.dispatch import job_id, job_matches
 from ai_node.exceptions import OrderNotGradable
 from ai_node.grading import GradedImage, choose_eyes
@@ -105,8 +106,8 @@ def test_the_configuration_needs_the_emr_token_and_known_keys(node_network: Netw
     assert config.redis_url == "redis://example:1/2" and config.emr_url == "http://127.0.0.1:1"
     assert config.settings.ae_title == "FOVEA_AI" and config.pacs.ae_title == "FOVEA_PACS"
     assert AI_TOKEN not in repr(config) and config.secret_key == ""
-    kept = kept_secret(config.data_dir)  # what python -m ai_node uses then
-    assert len(kept) >= 32 and kept_secret(config.data_dir) == kept
+    kept = kept_secret(config.data_dir / "secret-key")  # what python -m ai_node uses then
+    assert len(kept) >= 32 and kept_secret(config.data_dir / "secret-key") == kept
     assert (config.data_dir / "secret-key").stat().st_mode & 0o777 == 0o600
     node_network.path.write_text(node_network.path.read_text() + "colour = 'blue'\n")
     with pytest.raises(ConfigError, match="colour"):

@@ -6,7 +6,7 @@ from datetime import date, datetime, timezone
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, text
 
 from emr.migrate import current_revision, downgrade, head_revision, upgrade
 from emr.models import Base
@@ -212,12 +212,9 @@ def _photographs(engine: Engine) -> list[tuple[str, bool]]:
 
 def _engine(database_url: str) -> Engine:
     """An engine as the EMR opens one: SQLite with its foreign keys enforced."""
-    from emr.database import _sqlite_pragmas
+    from imaging_common.web.database import open_engine
 
-    engine = create_engine(database_url)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
+    return open_engine(database_url)
 
 
 def _eyes(engine: Engine) -> list[tuple[str, bool | None, str | None]]:

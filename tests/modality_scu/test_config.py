@@ -44,7 +44,8 @@ def test_production_needs_a_real_secret(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="secret key must be set"):
         load_config(["--environment", "production", "--data-dir", str(tmp_path)], environ={})
     with pytest.raises(ConfigError, match="secret key must be set"):
-        load_config(["--environment", "production"], environ={"FOVEA_STATION_SECRET_KEY": "changeme"})
+        load_config(["--environment", "production"],
+                    environ={"FOVEA_STATION_SECRET_KEY": "changeme"})
     config = load_config(["--environment", "production"],
                          environ={"FOVEA_STATION_SECRET_KEY": "s" * 40})
     assert config.production and config.session_cookie_secure
