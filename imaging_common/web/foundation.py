@@ -2,7 +2,7 @@
 
 An app factory calls, in this order::
 
-    configure_app(app, WebSettings(...))        # cookies, CSRF lifetime, body limit
+    configure_app(app, WebSettings(...))        # cookies, CSRF lifetime, body limit, layout
     init_security(app, login_manager, csrf, load_user)
     register_error_pages(app, wants_json)       # 400/403/404/413/500 in the house style
     log_requests(app, log)                      # one line per request, no patient data
@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from flask import Flask, Response, current_app, g, jsonify, render_template, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, render_template, request
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -34,6 +34,11 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 
 #: app.extensions key: origins a form of the app may end up at (browsers apply
 #: form-action to the redirects that follow a submission too).
 FORM_TARGETS_KEY = "fovea_form_targets"
+
+#: The shared layout (``fovea/layout.html``), form macros (``fovea/forms.html``) and
+#: stylesheet (``fovea_web.static``, ``fovea.css``) every app's pages build on.
+web_blueprint = Blueprint("fovea_web", __name__, template_folder="templates",
+                          static_folder="static", static_url_path="/fovea-static")
 
 #: Each error page's heading where the exception's own name says too little.
 _TITLES = {400: "The request was not understood", 403: "Not allowed",
@@ -64,7 +69,8 @@ class WebSettings:
 
 
 def configure_app(app: Flask, settings: WebSettings) -> None:
-    """Cookie, session and CSRF settings that every app shares."""
+    """Cookie, session and CSRF settings that every app shares, and the shared layout."""
+    app.register_blueprint(web_blueprint)
     secure = settings.secure_cookies
     app.config.update(
         SECRET_KEY=settings.secret_key,

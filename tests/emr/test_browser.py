@@ -149,7 +149,7 @@ def _nurse_pages(p: Any, order_id: int, patient_id: int, patient_heading: str) -
     expect(p.get_by_role("button", name="Sign the review")).to_have_count(0)
 
     p.goto("/admin/users")  # the error page, as a nurse meets it
-    expect(p.get_by_role("heading", level=1)).to_have_text("Forbidden")
+    expect(p.get_by_role("heading", level=1)).to_have_text("Not allowed")
     screenshot(p, "emr-18-forbidden")
     p.get_by_role("button", name="Log out").click()
     expect(p.get_by_text("You are logged out.")).to_be_visible()

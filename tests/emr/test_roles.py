@@ -50,7 +50,7 @@ ROUTES = [
     ("GET", "/audit", "audit.view"),
     ("GET", "/dashboard", "dashboard.view"),
 ]
-OPEN_TO_ALL = {"/", "/login", "/logout", "/static/<path:filename>",
+OPEN_TO_ALL = {"/", "/login", "/logout", "/static/<path:filename>", "/fovea-static/<path:filename>",
                "/metrics",  # Prometheus scrapes it (tests/emr/test_metrics.py)
                # any logged-in role (each app says which roles it admits), and the
                # apps' server-to-server calls (tests/emr/test_sign_on.py)
