@@ -16,7 +16,6 @@ from imaging_common.dimse import make_ae
 from imaging_common.logs import configure_logging, get_logger
 from imaging_common.web.foundation import (WebSettings, configure_app, error_page, log_requests,
                                            register_error_pages)
-from imaging_common.web.sign_on import SignOnClient
 from imaging_common.web_metrics import init_metrics
 from modality_scu.blueprints import register_blueprints
 from modality_scu.config import StationConfig, load_config
@@ -61,7 +60,7 @@ def create_app(config: StationConfig | None = None,
         thumbnails=ThumbnailStore(config.thumbnails_dir))
     log_requests(app, log, lambda person: person.username)
     init_metrics(app)  # GET /metrics, no log-in: Prometheus scrapes it
-    init_security(app, SignOnClient(config.sign_on) if config.sign_on else None)
+    init_security(app, config.sign_on)
     register_blueprints(app)
     _error_handlers(app, config)
     _templates(app)

@@ -20,7 +20,6 @@ from imaging_common.exceptions import ConfigError
 from imaging_common.logs import get_logger
 from imaging_common.web.foundation import (WebSettings, configure_app, log_requests,
                                            register_error_pages)
-from imaging_common.web.sign_on import SignOnClient
 from imaging_common.web_metrics import init_metrics
 
 from ai_node.config import AiConfig
@@ -64,7 +63,7 @@ def create_app(config: AiConfig, dispatcher: Dispatcher, testing: bool = False) 
     app.extensions[CONTEXT_KEY] = WebContext(config, dispatcher)
     log_requests(app, log, lambda person: person.username)
     init_metrics(app, QueueCollector(dispatcher, config))
-    init_security(app, SignOnClient(config.sign_on) if config.sign_on else None)
+    init_security(app, config.sign_on)
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(ops.bp)

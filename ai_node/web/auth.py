@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from imaging_common.web.sign_on import sign_on_blueprint
+from imaging_common.web.sign_on import sign_on_blueprint, sign_on_client
 
 from ai_node.web.forms import CsrfForm
-from ai_node.web.security import sign_on_client
 
 __all__ = ["bp"]
 

@@ -30,23 +30,27 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, flash, redirect, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask import Blueprint, Flask, abort, current_app, flash, redirect, request, session, url_for
+from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFProtect
 from werkzeug.wrappers import Response
 
 from imaging_common.exceptions import ConfigError
 from imaging_common.logs import get_logger
 from imaging_common.rest_client import JsonClient, ServiceRefused, ServiceUnavailable
 from imaging_common.settings import Network
+from imaging_common.web import foundation
 from imaging_common.web.foundation import error_page
 from imaging_common.web.redirects import safe_next
 
-__all__ = ["Person", "SignOnClient", "SignOnSettings", "load_sign_on_settings",
-           "sign_on_blueprint"]
+__all__ = ["Person", "SignOnClient", "SignOnSettings", "init_sign_on", "load_sign_on_settings",
+           "sign_on_blueprint", "sign_on_client"]
 
 log = get_logger(__name__)
 
+#: app.extensions key of the app's :class:`SignOnClient`.
+CLIENT_KEY = "fovea_sign_on"
 _STATE_KEY = "sign_on_state"
 _NEXT_KEY = "sign_on_next"
 
@@ -188,6 +192,27 @@ class SignOnClient:
             self._api.post("/sign-on/end", {"client": self.settings.client, "token": token})
         except (ServiceUnavailable, ServiceRefused) as exc:
             log.warning("sign-on end failed", client=self.settings.client, error=str(exc))
+
+
+def sign_on_client() -> SignOnClient:
+    """The current app's client of the EMR's sign-on."""
+    client: SignOnClient = current_app.extensions[CLIENT_KEY]
+    return client
+
+
+def init_sign_on(app: Flask, settings: SignOnSettings | None, client_name: str,
+                 login_manager: LoginManager, csrf: CSRFProtect,
+                 load_user: Callable[[str], Any]) -> None:
+    """Bind log-in through the EMR, CSRF protection and the security headers to ``app``.
+
+    Raises:
+        ConfigError: no sign-on settings (``FOVEA_SIGN_ON_SECRET_<APP>``).
+    """
+    if settings is None:
+        raise ConfigError(f"people sign on to the {client_name} pages through the EMR: set "
+                          f"FOVEA_SIGN_ON_SECRET_{client_name.upper()} (its secret at the EMR)")
+    app.extensions[CLIENT_KEY] = SignOnClient(settings)
+    foundation.init_security(app, login_manager, csrf, load_user)
 
 
 def sign_on_blueprint(client: Callable[[], SignOnClient], home: str,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from imaging_common.web.sign_on import sign_on_blueprint, sign_on_client
 from modality_scu.forms import CsrfForm
-from modality_scu.security import record_operator, sign_on_client
-from imaging_common.web.sign_on import sign_on_blueprint
+from modality_scu.security import record_operator
 
 bp = sign_on_blueprint(sign_on_client, "worklist.index", CsrfForm, record_operator, root=True)
