@@ -154,12 +154,16 @@ def fetch_pictures(config: EmrConfig, report: Report) -> dict[str, Picture | Non
     if not wanted:
         return pictures
     try:
-        fetch_photographs(config, study, wanted)
+        cached = set(fetch_photographs(config, study, wanted))
     except PeerError as error:
         log.warning("photographs not fetched for the printable report",
                     study_instance_uid=study, error=str(error))
         return pictures
     for uid in wanted:
+        if uid not in cached:  # the PACS has it not: asking again would not help
+            log.warning("photograph not in the PACS for the printable report",
+                        sop_instance_uid=uid)
+            continue
         try:
             pictures[uid] = Picture(*photograph_image(config, study, uid))
         except (NotFound, PeerError) as error:
