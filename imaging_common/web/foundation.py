@@ -180,7 +180,8 @@ def log_requests(app: Flask, log: Any, user_of: Callable[[Any], Any] | None = No
     @app.after_request
     def log_request(response: Response) -> Response:
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        user = current_user._get_current_object() if current_user else None
+        static = (request.endpoint or "").endswith("static")
+        user = None if static else current_user._get_current_object()
         who = user_of(user) if user_of and getattr(user, "is_authenticated", False) else None
         log.info("request", method=request.method, route=str(request.url_rule or "-"),
                  status=response.status_code, ms=round(elapsed * 1000, 1), user_id=who)

@@ -10,9 +10,9 @@ app that uses it keeps no passwords:
    code; the app checks the state and trades the code, server to server with
    its client secret, for a token of its own and the person's name and role;
 3. the token is the app's session id (flask-login's user id). On every
-   request the app asks the EMR whether it is still good (answers are kept
-   for :attr:`SignOnSettings.check_seconds`), so logging out, a new password
-   or a deactivated account end the session at once;
+   request the app asks the EMR whether it is still good (an answer may be
+   kept for :attr:`SignOnSettings.check_seconds`, none by default), so logging
+   out, a new password or a deactivated account end the session at once;
 4. ``POST /logout`` ends the app's session at the EMR too.
 
 Each app keeps its own cookie name and secret key: its session means nothing
@@ -64,7 +64,8 @@ class SignOnSettings:
         client: this app's name in the EMR's ``[emr.sign_on]`` table.
         secret: this app's client secret (``FOVEA_SIGN_ON_SECRET_<APP>``).
         timeout: seconds to wait for the EMR.
-        check_seconds: how long the EMR's word that a session is good is kept.
+        check_seconds: how long the EMR's word that a session is good is kept (0: ask
+            on every request; a busy site may trade a second or two of delay for load).
         browser_url: the EMR's address as browsers reach it, where that differs.
     """
 
@@ -72,7 +73,7 @@ class SignOnSettings:
     client: str
     secret: str = field(repr=False)
     timeout: float = 5.0
-    check_seconds: float = 2.0
+    check_seconds: float = 0.0
     browser_url: str = ""
 
     def __post_init__(self) -> None:

@@ -33,6 +33,7 @@ from emr.models import Role
 from imaging_common.settings import load_settings
 from pacs_scp.server import start_server
 from tests.ai_node.node_peers import (AI_TOKEN, FAST_HASH, AI_SIGN_ON_SECRET, PASSWORD,
+                                      STATION_SIGN_ON_SECRET,
                                       STATION_AE, LiveEmr, LivePacs, NetworkFile, Nurse,
                                       write_node_network)
 from tests.conftest import REPO, free_port
@@ -94,7 +95,13 @@ def ai_page_port() -> int:
 
 
 @pytest.fixture
-def live_emr(tmp_path: Path, ai_page_port: int) -> Iterator[LiveEmr]:
+def station_page_port() -> int:
+    """Where a browser test serves the station's pages."""
+    return free_port()
+
+
+@pytest.fixture
+def live_emr(tmp_path: Path, ai_page_port: int, station_page_port: int) -> Iterator[LiveEmr]:
     """The EMR on a fresh SQLite database, over HTTP on a free port, with the AI's token;
     nurses sign on to the node's page through it."""
     config = EmrConfig(
@@ -103,8 +110,12 @@ def live_emr(tmp_path: Path, ai_page_port: int) -> Iterator[LiveEmr]:
         data_dir=tmp_path / "emr", stations=(STATION_AE,), password_hash_method=FAST_HASH,
         service_tokens=(ServiceToken("ai", AI_TOKEN, frozenset(
             {"orders:read", "orders:state", "patients:read", "results:write"})),),
-        sign_on_clients=(SignOnClient("ai", AI_SIGN_ON_SECRET, frozenset({"nurse"}),
-                                      f"http://127.0.0.1:{ai_page_port}/sign-on/return"),))
+        sign_on_clients=(
+            SignOnClient("ai", AI_SIGN_ON_SECRET, frozenset({"nurse"}),
+                         f"http://127.0.0.1:{ai_page_port}/sign-on/return"),
+            # a small clinic whose nurses take the photographs too
+            SignOnClient("station", STATION_SIGN_ON_SECRET, frozenset({"technician", "nurse"}),
+                         f"http://127.0.0.1:{station_page_port}/sign-on/return")))
     app = create_app(config)
     with app.app_context():
         create_user(session(), "nurse", "Nina Nurse", Role.NURSE, PASSWORD, FAST_HASH)

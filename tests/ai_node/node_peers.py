@@ -60,6 +60,7 @@ STATION_AE = "FUNDUS_CAM1"
 FAST_HASH = "pbkdf2:sha256:1000"
 PASSWORD = IDENTITY_PASSWORD
 AI_SIGN_ON_SECRET = "ai-page-sign-on-secret-" + "z" * 24
+STATION_SIGN_ON_SECRET = "station-sign-on-secret-" + "y" * 24
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
