@@ -8,7 +8,6 @@ app, carry the code back to the app, which trades it with the EMR over HTTP.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from emr.config import SignOnClient
 from emr.database import database, session
 from emr.models import Role, User
 from tests.conftest import free_port
+from tests.forms import CSRF as _CSRF
 
 PASSWORD = "correct horse battery staple"
 FAST_HASH = "pbkdf2:sha256:1000"
@@ -36,7 +36,6 @@ SECRETS = {"station": "station-sign-on-secret-" + "s" * 24,
 #: Who the tests sign on: user name, full name, role.
 PEOPLE = (("tech", "Tess Technician", Role.TECHNICIAN), ("nina", "Nina Nurse", Role.NURSE),
           ("olga", "Olga Ophthalmologist", Role.OPHTHALMOLOGIST))
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
 @dataclass

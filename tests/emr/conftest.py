@@ -3,7 +3,6 @@ builders for patients, orders and AI results."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -25,6 +24,7 @@ from emr.models import Order, Patient, Role, User, utcnow
 from emr.orders import OrderRequest, create_order
 from emr.patients import PatientDetails, create_patient
 from imaging_common.uids import new_uid
+from tests.forms import FormSession
 from tests.conftest import throwaway_postgres
 
 
@@ -38,8 +38,6 @@ TOKENS = {
     "reader": ("reader-token-0123456789", {"orders:read"}),
 }
 USERS = {role.value: role for role in Role}
-
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
 def bearer(service: str) -> dict[str, str]:
@@ -109,19 +107,8 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-class AuthActions:
+class AuthActions(FormSession):
     """Log in and out through the pages, and POST forms with the session's CSRF token."""
-
-    def __init__(self, client: FlaskClient) -> None:
-        self.client = client
-        self.token = ""
-
-    def refresh_token(self, url: str = "/login") -> str:
-        page = self.client.get(url, follow_redirects=True)
-        match = _CSRF.search(page.text)
-        assert match, f"no CSRF token on {url}"
-        self.token = match.group(1)
-        return self.token
 
     def login(self, username: str = "nurse", password: str = PASSWORD) -> TestResponse:
         self.refresh_token("/login")
@@ -133,9 +120,6 @@ class AuthActions:
 
     def logout(self) -> TestResponse:
         return self.client.post("/logout", data={"csrf_token": self.token})
-
-    def post(self, url: str, data: dict[str, Any] | None = None, **kwargs: Any) -> TestResponse:
-        return self.client.post(url, data={"csrf_token": self.token, **(data or {})}, **kwargs)
 
 
 @pytest.fixture

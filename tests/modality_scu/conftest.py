@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +35,7 @@ from modality_scu.procedures import StartPlan, plan_start, record_started
 from modality_scu.web import CONTEXT_KEY, StationContext
 from modality_scu.worklist_query import WorklistItem
 from pacs_scp.server import start_server
+from tests.forms import FormSession
 from tests.conftest import free_port, require_tool, wait_for_port
 from tests.identity import IdentityProvider
 
@@ -56,9 +56,6 @@ def _identity(identity_provider: IdentityProvider) -> IdentityProvider:
 def identity() -> IdentityProvider:
     """The EMR that signs the station's technicians on."""
     return _IDENTITY[0]
-
-
-_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
 def write_network(path: Path, pacs_port: int, worklist_port: int, emr_port: int = 5000,
@@ -164,19 +161,8 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-class AuthActions:
+class AuthActions(FormSession):
     """Log in through the page, and POST forms with the session's CSRF token."""
-
-    def __init__(self, client: FlaskClient) -> None:
-        self.client = client
-        self.token = ""
-
-    def refresh_token(self, url: str = "/login") -> str:
-        page = self.client.get(url, follow_redirects=True)
-        match = _CSRF.search(page.text)
-        assert match, f"no CSRF token on {url}"
-        self.token = match.group(1)
-        return self.token
 
     def login(self, username: str = "tech") -> TestResponse:
         """Sign on through the EMR, as a browser would."""
@@ -184,9 +170,6 @@ class AuthActions:
         if response.status_code == 302:
             self.refresh_token("/outbox")  # the session is renewed at log-in
         return response
-
-    def post(self, url: str, data: dict[str, Any] | None = None, **kwargs: Any) -> TestResponse:
-        return self.client.post(url, data={"csrf_token": self.token, **(data or {})}, **kwargs)
 
 
 @pytest.fixture
