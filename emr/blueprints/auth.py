@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from flask import (Blueprint, abort, flash, jsonify, redirect, render_template, request, session,
                    url_for)
@@ -42,12 +42,25 @@ def home() -> Response:
     return redirect(url_for(HOME[current_user.role]))
 
 
+#: How the log-in page names an app it will sign the person on to.
+APP_NAMES = {"station": "the fundus imaging station", "ai": "the AI node's page"}
+
+
+def _login_page(form: LoginForm, status: int) -> tuple[str, int]:
+    """The log-in form; it says which app the person goes on to, when one sent them."""
+    target = urlsplit(safe_next(request.args.get("next")) or "")
+    client = parse_qs(target.query).get("client", [""])[0] \
+        if target.path == url_for("auth.authorize") else ""
+    known = _client(client)
+    going_to = APP_NAMES.get(known.name, known.name) if known else None
+    return render_template("auth/login.html", form=form, going_to=going_to), status
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | tuple[str, int] | str:
     form = LoginForm()
     if not form.validate_on_submit():
-        status = 422 if request.method == "POST" else 200
-        return render_template("auth/login.html", form=form), status
+        return _login_page(form, 422 if request.method == "POST" else 200)
     config = app_config()
     db = db_session()
     try:
@@ -59,12 +72,12 @@ def login() -> Response | tuple[str, int] | str:
         log.warning("log-in throttled", remote_addr=request.remote_addr)
         form.form_errors.append(f"Too many failed log-ins. Try again in "
                                 f"{max(1, exc.retry_after // 60)} minute(s).")
-        return render_template("auth/login.html", form=form), 429
+        return _login_page(form, 429)
     db.commit()
     if user is None:
         log.info("log-in failed", remote_addr=request.remote_addr)
         form.form_errors.append("Unknown user name or wrong password.")
-        return render_template("auth/login.html", form=form), 200
+        return _login_page(form, 200)
     target = safe_next(request.args.get("next")) or url_for("auth.home")
     user.sign_on_token = sign_on.begin(db, user, sign_on.EMR_CLIENT, config.session_lifetime)
     db.commit()

@@ -149,3 +149,10 @@ def test_a_control_character_in_next_is_a_bad_request(auth: AuthActions, target:
     response = auth.client.post(f"/login?next={target}", data={
         "csrf_token": auth.token, "username": "nurse", "password": PASSWORD})
     assert response.status_code == 400
+
+
+def test_the_log_in_page_names_the_app_it_goes_on_to(client: FlaskClient) -> None:
+    response = client.get(f"/sign-on/authorize?client=station&state={STATE}",
+                          follow_redirects=True)
+    assert "go on to the fundus imaging station" in response.text
+    assert "go on to" not in client.get("/login?next=/patients").text
