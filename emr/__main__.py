@@ -6,6 +6,7 @@ import sys
 from collections.abc import Sequence
 
 from emr.app import configure_emr_logging, create_app
+from emr.archive_outbox import start_resending
 from emr.config import load_config
 from imaging_common.exceptions import ConfigError
 from imaging_common.logs import get_logger
@@ -30,11 +31,15 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"  first administrator: flask --app emr create-admin", flush=True)
     log.info("listening", host=config.bind_address, port=config.http_port,
              environment=config.environment, https=config.web.https)
+    # What the PACS has not taken yet (signed reports, printable reports) is sent again.
+    resending = start_resending(app, config.archive_resend_seconds)
     try:
         serve(app, config.bind_address, config.http_port, config.web)
     except ConfigError as exc:
         print(f"emr: {exc}", file=sys.stderr)
         return 2
+    finally:
+        resending.set()
     return 0
 
 

@@ -30,9 +30,11 @@ API::
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from flask import Flask
 from pydicom import dcmread, dcmwrite
 from pydicom.dataset import Dataset
 from sqlalchemy import select
@@ -40,13 +42,16 @@ from sqlalchemy.orm import Session, undefer
 
 from emr import pacs
 from emr.config import EmrConfig
+from emr.database import session
 from emr.models import ArchiveItem, ArchiveKind, ArchiveState, Order, utcnow
 from emr.signed_report import build_verified_sr
+from emr.web import CONFIG_KEY
 from imaging_common.exceptions import AssociationFailed, DicomInputError, FoveaError, PeerError
 from imaging_common.logs import get_logger
 from imaging_common.uids import validate_uid
 
-__all__ = ["MAX_FAILURES_IN_A_ROW", "SendSummary", "archive_items", "enqueue", "send_pending"]
+__all__ = ["MAX_FAILURES_IN_A_ROW", "SendSummary", "archive_items", "enqueue", "send_pending",
+           "start_resending"]
 
 log = get_logger(__name__)
 
@@ -211,3 +216,24 @@ def _record_failure(db: Session, item: ArchiveItem, reason: str, tried: bool = T
     db.commit()
     log.warning("archive object not sent", kind=item.kind.value, order_id=item.order_id,
                 sop_instance_uid=item.sop_instance_uid, attempts=item.attempts, error=reason)
+
+
+def start_resending(app: Flask, seconds: float) -> threading.Event:
+    """Send what is still owed to the PACS every ``seconds``, in a thread of the EMR's
+    process (``python -m emr`` starts it); set the returned event to stop it."""
+    stop = threading.Event()
+
+    def resend() -> None:
+        while not stop.wait(seconds):
+            with app.app_context():
+                try:
+                    summary = send_pending(session(), app.extensions[CONFIG_KEY])
+                except Exception:  # the next round tries again; never end the thread
+                    log.exception("archive outbox round failed")
+                    continue
+            if summary.sent or summary.failed:
+                log.info("archive outbox round", sent=summary.sent, failed=summary.failed,
+                         waiting=summary.waiting)
+
+    threading.Thread(target=resend, name="archive-outbox", daemon=True).start()
+    return stop

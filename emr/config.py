@@ -95,6 +95,8 @@ class EmrConfig:
         dicom: the EMR node's network settings as a DICOM peer (its AE title,
             the PACS node it calls, timeouts and TLS); ``None``: the EMR calls
             no DICOM peer, and the report shows no photograph from the PACS.
+        archive_resend_seconds: how often the EMR's process sends again what the
+            PACS has not taken yet (signed and printable reports).
         image_cache_mb: the most megabytes of photographs fetched from the
             PACS kept on disk (``<data_dir>/photographs``); the least recently
             used go first.
@@ -122,6 +124,7 @@ class EmrConfig:
     dicom: Settings | None = field(default=None, repr=False)
     web: WebServing = WebServing()
     image_cache_mb: int = 512
+    archive_resend_seconds: int = 60
 
     def __post_init__(self) -> None:
         if self.environment not in ENVIRONMENTS:
@@ -217,13 +220,14 @@ def load_config(
         dicom=settings if settings.node.ae_title is not None else None,
         web=settings.web,
         image_cache_mb=_whole(table, "image_cache_mb", 512),
+        archive_resend_seconds=_whole(table, "archive_resend_seconds", 60),
     )
 
 
 #: Keys the ``[emr]`` table of the network file may hold.
 EMR_KEYS = frozenset({"environment", "timezone", "institution", "stations", "cookie_secure",
                       "login_max_failures", "login_window_minutes", "session_minutes",
-                      "services", "sign_on", "image_cache_mb"})
+                      "services", "sign_on", "image_cache_mb", "archive_resend_seconds"})
 
 
 def _emr_table(path: Path) -> dict[str, Any]:

@@ -10,6 +10,7 @@ getscu and checked by dciodvfy, as any viewer would read it.
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -22,7 +23,7 @@ from flask.testing import FlaskClient
 from pydicom.dataset import Dataset
 from sqlalchemy import select
 
-from emr.archive_outbox import enqueue, send_pending
+from emr.archive_outbox import enqueue, send_pending, start_resending
 from emr.config import EmrConfig
 from emr.database import session
 from emr.models import ArchiveItem, ArchiveKind, ArchiveState, Order, Review
@@ -269,6 +270,26 @@ def test_a_signing_while_the_pacs_is_away_is_sent_when_it_is_back(
                                         tmp_path / "got"))
         assert document.VerificationFlag == "VERIFIED"
     finally:
+        back.stop()
+
+
+def test_the_emr_process_sends_what_is_owed_by_itself_once_the_pacs_is_back(
+        app: Flask, auth: AuthActions, archive: Archive, screening: Screening,
+        tmp_path: Path) -> None:
+    port = archive.server.server_address[1]
+    archive.stop()
+    auth.login("ophthalmologist")
+    _sign(auth, screening.order_id, {"R_decision": "approve", "L_decision": "approve"})
+    assert {item.state for item in _outbox(app)} == {ArchiveState.PENDING}
+    stop = start_resending(app, seconds=0.2)  # as python -m emr runs it
+    back = _back(archive, tmp_path, port)
+    try:
+        deadline = time.monotonic() + 30
+        while {item.state for item in _outbox(app)} != {ArchiveState.SENT}:
+            assert time.monotonic() < deadline, [i.last_error for i in _outbox(app)]
+            time.sleep(0.2)
+    finally:
+        stop.set()
         back.stop()
 
 

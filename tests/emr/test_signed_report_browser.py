@@ -1,6 +1,7 @@
 """Signing in real headless Chromium puts the verified report in a real archive: the
 ophthalmologist corrects one eye and signs, the report page says the signed report is
-in the PACS, and DCMTK's getscu retrieves it from there for dciodvfy. Synthetic
+in the PACS, and DCMTK's getscu retrieves it from there for dciodvfy, with the printable
+report as Encapsulated PDF beside it; the PDF downloads from the page. Synthetic
 photographs only.
 """
 
@@ -10,6 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydicom import dcmread
+from pydicom.uid import EncapsulatedPDFStorage
+
+from imaging_common.builders.encapsulated_pdf import encapsulated_document, report_pdf_series_uid
+from tests.conftest import dcmtk
+from tests.screenshots import screenshot
 
 from .conftest import PASSWORD
 from .photographs import Archive
@@ -49,3 +56,21 @@ def test_a_review_signed_in_the_browser_reaches_the_pacs(
         "Ophthalmologist Tester^"
     assert _severity(document, "Left eye") == "Mild nonproliferative diabetic retinopathy"
     assert _severity(document, "Right eye") == "Moderate nonproliferative diabetic retinopathy"
+    screenshot(p, "emr-21-report-signed", focus=section)
+
+    # The printable page downloads from the report, and the signed one is in the PACS.
+    with p.expect_download() as download:
+        p.get_by_role("link", name="Download PDF").click()
+    saved = tmp_path / "report.pdf"
+    download.value.save_as(saved)
+    assert saved.read_bytes().startswith(b"%PDF-")
+    out = tmp_path / "pdf"
+    out.mkdir()
+    dcmtk("getscu", "-S", "-aet", "GETSCU", "-aec", "FOVEA_PACS", "127.0.0.1",
+          str(archive.server.server_address[1]), "-k", "QueryRetrieveLevel=SERIES",
+          "-k", f"StudyInstanceUID={screening.study_uid}",
+          "-k", f"SeriesInstanceUID={report_pdf_series_uid(screening.study_uid)}",
+          "-od", str(out))
+    (stored,) = [dcmread(path) for path in out.iterdir()]
+    assert stored.SOPClassUID == EncapsulatedPDFStorage
+    assert encapsulated_document(_validated(Path(stored.filename))).startswith(b"%PDF-")
