@@ -77,6 +77,7 @@ def configure_station_logging(log_format: str) -> None:
 def _flask_settings(app: Flask, config: StationConfig) -> None:
     configure_app(app, WebSettings(
         cookie_name="fovea_station_session", secret_key=config.secret_key,
+        home=("auth.home", "Back to the worklist"),
         secure_cookies=config.session_cookie_secure, session_lifetime=config.session_lifetime,
         max_content_length=config.max_request_bytes,
         testing=config.environment == "testing"))

@@ -58,6 +58,7 @@ def create_app(config: AiConfig, dispatcher: Dispatcher, testing: bool = False) 
                           "characters (FOVEA_AI_SECRET_KEY)")
     app = Flask(__name__)
     configure_app(app, WebSettings(cookie_name="fovea_ai_session", secret_key=config.secret_key,
+                                   home=("pages.index", "Back to the list"),
                                    session_lifetime=SESSION_LIFETIME,
                                    max_content_length=64 * 1024, testing=testing))
     app.extensions[CONTEXT_KEY] = WebContext(config, dispatcher)

@@ -53,6 +53,7 @@ class WebSettings:
 
     Attributes:
         cookie_name: the session cookie's name, one per app.
+        home: the endpoint and words of the link an error page offers back.
         secret_key: signs the session cookie and CSRF tokens, one per app.
         secure_cookies: send cookies over HTTPS only (set when served over HTTPS).
         session_lifetime: how long a log-in lasts.
@@ -62,6 +63,7 @@ class WebSettings:
 
     cookie_name: str
     secret_key: str
+    home: tuple[str, str] = ("auth.home", "Back to the start page")
     secure_cookies: bool = False
     session_lifetime: timedelta = timedelta(hours=8)
     max_content_length: int | None = None
@@ -71,6 +73,7 @@ class WebSettings:
 def configure_app(app: Flask, settings: WebSettings) -> None:
     """Cookie, session and CSRF settings that every app shares, and the shared layout."""
     app.register_blueprint(web_blueprint)
+    app.jinja_env.globals.update(home_endpoint=settings.home[0], home_label=settings.home[1])
     secure = settings.secure_cookies
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -127,9 +130,9 @@ def init_security(app: Flask, login_manager: LoginManager, csrf: CSRFProtect,
 
 
 def error_page(status: int, title: str | None = None, message: str = "") -> tuple[str, int]:
-    """The app's ``error.html`` (which extends its own layout) with ``status``."""
-    return render_template("error.html", status=status, title=title or _TITLES.get(status, ""),
-                           message=message), status
+    """An error page (``fovea/error.html``, in the app's own layout) with ``status``."""
+    return render_template("fovea/error.html", status=status,
+                           title=title or _TITLES.get(status, ""), message=message), status
 
 
 def register_error_pages(app: Flask, wants_json: Callable[[], bool] = lambda: False,

@@ -67,6 +67,8 @@ class SignOnSettings:
         check_seconds: how long the EMR's word that a session is good is kept (0: ask
             on every request; a busy site may trade a second or two of delay for load).
         browser_url: the EMR's address as browsers reach it, where that differs.
+        outage_grace: how long a session the EMR vouched for goes on while the EMR
+            does not answer.
     """
 
     emr_url: str
@@ -75,6 +77,7 @@ class SignOnSettings:
     timeout: float = 5.0
     check_seconds: float = 0.0
     browser_url: str = ""
+    outage_grace: float = 300.0
 
     def __post_init__(self) -> None:
         if not self.emr_url.startswith(("http://", "https://")):
@@ -164,25 +167,37 @@ class SignOnClient:
     def check(self, token: str) -> Person | None:
         """The person whose session ``token`` is, or ``None`` when it has ended.
 
-        An EMR that does not answer ends no session it vouched for within
-        ``check_seconds``, and admits none after.
+        While the EMR does not answer, a session it vouched for within
+        :attr:`SignOnSettings.outage_grace` goes on (nobody can log out or change
+        a password at an EMR that is down); after that, or for any other, none does.
         """
         now = self._clock()
         with self._lock:
             known = self._checked.get(token)
-            if known is not None and now - known[0] < self.settings.check_seconds:
-                return known[1]
+        if known is not None and now - known[0] < self.settings.check_seconds:
+            return known[1]
         try:
             body = self._api.post("/sign-on/session", {"client": self.settings.client,
                                                        "token": token})
-            person = Person.from_reply(token, body) if body.get("active") else None
-        except (ServiceUnavailable, ServiceRefused) as exc:
+        except ServiceUnavailable as exc:
+            if known is not None and known[1] is not None \
+                    and now - known[0] < self.settings.outage_grace:
+                log.warning("EMR not answering; session kept", client=self.settings.client,
+                            error=str(exc))
+                return known[1]
             log.warning("sign-on check failed", client=self.settings.client, error=str(exc))
-            person = None
+            return None
+        except ServiceRefused as exc:
+            log.warning("sign-on check refused", client=self.settings.client, status=exc.status)
+            body = {}
+        person = Person.from_reply(token, body) if body.get("active") else None
         with self._lock:
-            self._checked = {t: v for t, v in self._checked.items()
-                             if now - v[0] < self.settings.check_seconds}
-            self._checked[token] = (now, person)
+            horizon = max(self.settings.check_seconds, self.settings.outage_grace)
+            self._checked = {t: v for t, v in self._checked.items() if now - v[0] < horizon}
+            if person is not None:
+                self._checked[token] = (now, person)
+            else:
+                self._checked.pop(token, None)
         return person
 
     def end(self, token: str) -> None:
