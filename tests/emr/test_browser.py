@@ -18,16 +18,12 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from emr.database import session
-from emr.models import Order
-from emr.seed import seed_demo
-from emr.states import OrderState
 from tests.screenshots import screenshot
 
-from .conftest import FAST_HASH, PASSWORD
+from .browser import log_in, seed_demo_data
+from .conftest import PASSWORD
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -106,25 +102,16 @@ def test_nurse_registers_prescribes_and_logs_out(page: Any, tmp_path: Path) -> N
 
 def test_every_page_of_the_emr_with_demo_data(app: Flask, page: Any) -> None:
     """Each role's pages on the demo data, each one checked (and pictured for the README)."""
-    with app.app_context():
-        db = session()
-        seed_demo(db, patients=12, password=PASSWORD, stations=("FUNDUS_CAM1",), seed=3,
-                  hash_method=FAST_HASH)
-        db.commit()
-        graded = db.scalars(select(Order).where(Order.state == OrderState.AI_DONE)
-                            .order_by(Order.id)).first()
-        assert graded is not None
-        order_id, patient_id = graded.id, graded.patient_id
-        patient_heading = graded.patient.display_name
+    demo = seed_demo_data(app)
     p = page
     p.goto("/")
     expect(p.get_by_role("heading", name="Log in")).to_be_visible()
     screenshot(p, "emr-01-login")
-    _log_in(p, "nurse")
-    _nurse_pages(p, order_id, patient_id, patient_heading)
-    _log_in(p, "ophthalmologist")
-    _ophthalmologist_pages(p, order_id)
-    _log_in(p, "admin")
+    log_in(p, "nurse")
+    _nurse_pages(p, demo.graded_order_id, demo.patient_id, demo.patient_heading)
+    log_in(p, "ophthalmologist")
+    _ophthalmologist_pages(p, demo.graded_order_id)
+    log_in(p, "admin")
     _admin_pages(p)
 
 
@@ -202,11 +189,3 @@ def _admin_pages(p: Any) -> None:
     expect(p.get_by_label("Full name")).to_have_value("Tina Technician")
     expect(p.get_by_label("Active (may log in)")).to_be_checked()
     screenshot(p, "emr-17-user-edit")
-
-
-def _log_in(p: Any, name: str) -> None:
-    p.goto("/login")
-    p.get_by_label("User name").fill(name)
-    p.get_by_label("Password").fill(PASSWORD)
-    p.get_by_role("button", name="Log in").click()
-    expect(p.get_by_role("button", name="Log out")).to_be_visible()
