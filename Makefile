@@ -67,6 +67,7 @@ test: venv tools
 screenshots: venv tools
 	FOVEA_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q \
 	  tests/emr/test_browser.py tests/emr/test_worklists_browser.py tests/emr/test_photographs_browser.py \
+	  tests/emr/test_phone_width.py \
 	  tests/modality_scu/test_browser.py tests/ai_node/test_node_browser.py tests/ai_node/test_sign_on_browser.py \
 	  tests/ai_node/test_node_results.py::test_the_report_page_shows_borderline_an_ungradable_eye_and_oedema_not_assessed \
 	  tests/ai_node/test_node_results.py::test_a_simulated_capture_is_said_to_be_one_in_the_sr_its_capture_and_the_emr \
