@@ -20,7 +20,6 @@ each bad field (``eyes[0].images[1].grade``) and changes nothing.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import io
 import json
@@ -181,8 +180,8 @@ def _png(value: Any, where: str, limit: int, errors: _Errors) -> bytes | None:
             image.verify()
             if image.format == "PNG":
                 return data
-    except (binascii.Error, UnidentifiedImageError, OSError, SyntaxError):
-        pass
+    except (ValueError, UnidentifiedImageError, OSError, SyntaxError):
+        pass  # binascii.Error is a ValueError, as is base64 of non-ASCII text
     errors.check(False, where, "a base64-encoded PNG image")
     return None
 
@@ -217,6 +216,7 @@ def _reasons(value: Any, where: str, errors: _Errors) -> tuple[str, ...]:
 
 def _graded(item: Mapping[str, Any], at: str, errors: _Errors) -> tuple[int | None, ImageQuality]:
     grade, quality = item.get("grade"), item.get("image_quality")
+    quality = quality if isinstance(quality, str) else None  # an object is no quality
     errors.check(grade is None or (isinstance(grade, int) and not isinstance(grade, bool)
                                    and 0 <= grade < _GRADES),
                  f"{at}.grade", "an ICDR grade 0-4, or null when ungradable")

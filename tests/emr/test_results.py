@@ -141,6 +141,11 @@ def ungradable_with_grade() -> dict[str, Any]:
                        eye_body("L", 0)]), "eyes[0].source_sop_instance_uids"),
     (result_body(eyes=[eye_body("R", 0, heatmap_png="bm90IGFuIGltYWdl"), eye_body("L", 0)]),
      "eyes[0].heatmap_png"),
+    # what a schema fuzzer sent, and got a 500 for
+    (result_body(eyes=[{**eye_body("R", 0), "image_quality": {"good": True}},
+                       eye_body("L", 0)]), "eyes[0].image_quality"),
+    (result_body(eyes=[eye_body("R", 0, heatmap_png="iVBORw0KGgoé"), eye_body("L", 0)]),
+     "eyes[0].heatmap_png"),
     (result_body(eyes=[eye_body("R", 0, sc_sop_instance_uid="1.2.x"), eye_body("L", 0)]),
      "eyes[0].sc_sop_instance_uid"),
     (result_body(eyes=[eye_body("R", 0), eye_body("L", 0, sc_sop_instance_uid=7)]),
