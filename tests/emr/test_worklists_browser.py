@@ -17,7 +17,8 @@ from emr.database import session
 from emr.models import AiResult, utcnow
 from tests.screenshots import PHONE, screenshot
 
-from .conftest import PASSWORD, add_patient, graded_order
+from .browser import log_in
+from .conftest import add_patient, graded_order
 from .test_browser import database_url, page, server  # noqa: F401 (fixtures)
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
@@ -42,7 +43,7 @@ def test_recall_duplicate_warning_and_review_queue(app: Flask, client: FlaskClie
                                                    page: Any) -> None:  # noqa: F811 (the fixture)
     _seed(app, client)
     p = page
-    _log_in(p, "nurse")
+    log_in(p, "nurse")
     p.goto("/dashboard")
     expect(p.locator("#dashboard-referrals")).to_have_text("2")
     expect(p.locator("#dashboard-overdue")).to_have_text("1")
@@ -78,18 +79,10 @@ def test_recall_duplicate_warning_and_review_queue(app: Flask, client: FlaskClie
     expect(p.get_by_text("Patient registered.")).to_be_visible()
     p.get_by_role("button", name="Log out").click()
 
-    _log_in(p, "ophthalmologist")
+    log_in(p, "ophthalmologist")
     p.goto("/reviews")
     rows = p.locator("table.review-queue tbody tr")
     expect(rows).to_have_count(4)
     for row, mrn in zip(range(4), ("RC-SEV", "RC-MOD", "RC-OLD", "RC-NON")):
         expect(rows.nth(row)).to_contain_text(mrn)
     screenshot(p, "emr-review-queue-urgency")
-
-
-def _log_in(p: Any, name: str) -> None:
-    p.goto("/login")
-    p.get_by_label("User name").fill(name)
-    p.get_by_label("Password").fill(PASSWORD)
-    p.get_by_role("button", name="Log in").click()
-    expect(p.get_by_role("button", name="Log out")).to_be_visible()
