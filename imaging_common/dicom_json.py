@@ -5,31 +5,59 @@ JSON. pydicom does it through full element objects, which costs about 15 µs
 an element; this module reads the common VRs from the raw bytes in a few
 microseconds and gives the same result as pydicom's ``to_json_dict`` (a test
 holds the two equal). Whatever it is not sure of (sequences, an ambiguous or
-unknown VR, a character set other than the default, Latin-1 or UTF-8, big
-endian, a malformed number) it answers ``None`` and the caller asks pydicom.
+unknown VR, code extensions of the character set, big endian, a malformed
+number, text that does not decode) it answers ``None`` and the caller asks
+pydicom, whose :mod:`pydicom.charset` handles every Specific Character Set.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from pydicom.charset import python_encoding
 
 __all__ = ["element_value", "encoding_of", "raw_element_json"]
 
 #: PS3.5 6.1.2.3: text VRs decoded with the dataset's Specific Character Set.
 _CHARSET_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
-#: Python codecs of the character sets read here; others go to pydicom.
+#: Python codecs of the commonest character sets (pydicom's names for the rest).
 _CODECS = {"": "latin_1", "ISO_IR 6": "latin_1", "ISO_IR 100": "latin_1",
            "ISO_IR 192": "utf_8"}
+#: PS3.5 6.1.2.4: the escape character that announces a code extension.
+_ESC = b"\x1b"
 #: Binary numeric VRs and their little-endian struct codes.
 _BINARY = {"US": "H", "SS": "h", "UL": "L", "SL": "l", "FL": "f", "FD": "d",
            "SV": "q", "UV": "Q"}
 
 
-def encoding_of(specific_character_set: str | None) -> str | None:
-    """The codec for a Specific Character Set value, or None if not handled here."""
-    return _CODECS.get((specific_character_set or "").strip())
+def encoding_of(specific_character_set: str | Sequence[str] | None) -> str | None:
+    """The codec that reads text of a Specific Character Set (0008,0005) here, or None.
+
+    A single value without code extensions (PS3.5 6.1.2.5.1: the default
+    repertoire, ISO_IR 100 to 166, ISO_IR 192, GB18030, GBK) is one stateless
+    Python codec, taken from pydicom's table. Several values, or any
+    ``ISO 2022`` term, announce code extensions switched by escape sequences
+    (PS3.5 6.1.2.5.3, Japanese and Korean); those, and unknown terms, answer
+    None: pydicom reads them.
+
+    Args:
+        specific_character_set: the element's value as pydicom gives it: a
+            string, a list of strings (multi-valued), or None when absent.
+    """
+    value = specific_character_set
+    if value is not None and not isinstance(value, str):
+        terms = [str(term).strip() for term in value]
+        if len(terms) > 1:
+            return None
+        value = terms[0] if terms else ""
+    term = (value or "").strip()
+    if term in _CODECS:
+        return _CODECS[term]
+    if term.startswith("ISO 2022"):
+        return None
+    return python_encoding.get(term)
 
 
 def _strings(text: str, strip: Callable[[str], str]) -> list[str]:
@@ -53,6 +81,8 @@ def _person_names(text: str) -> list[dict[str, str]]:
     names = []
     for value in text.rstrip(" \x00").split("\\"):
         groups = value.split("=")
+        while len(groups) > 1 and not groups[-1]:
+            groups.pop()  # as pydicom: no trailing empty component groups
         name = {"Alphabetic": groups[0]}
         if len(groups) > 1:
             name["Ideographic"] = groups[1]
@@ -114,6 +144,8 @@ def raw_element_json(vr: str, value: bytes, codec: str) -> dict[str, Any] | None
         return None
     if not value.strip(b" \x00"):
         return {"vr": vr}
+    if _ESC in value:
+        return None
     try:
         text = value.decode(codec if vr in _CHARSET_VRS else "latin_1")
     except UnicodeDecodeError:

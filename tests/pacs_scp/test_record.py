@@ -23,6 +23,7 @@ from imaging_common.builders import (
 from imaging_common.levels import level_of_tag
 from imaging_common.uids import new_uid
 from pacs_scp.record import BULK_VRS, record_from_dataset
+from tests.character_sets import EXAMPLES, with_name
 from tests.factory import as_implicit, make_instance, write
 
 
@@ -72,6 +73,10 @@ DATASETS = {
     "odd values implicit": lambda: as_implicit(_odd_values(make_instance())),
     "latin-1": lambda: _latin1(make_instance()),
     "photograph": _photograph,
+    **{f"name in {name}": (lambda e=example: with_name(make_instance(), e))
+       for name, example in EXAMPLES.items()},
+    "name in japanese implicit": lambda: as_implicit(
+        with_name(make_instance(), EXAMPLES["japanese kanji"])),
 }
 
 
@@ -105,6 +110,14 @@ def test_record_json_equals_pydicom(name: str, tmp_path: Path) -> None:
     assert found == expected
     for tag in found:
         assert tag in record.attributes[level_of_tag(int(tag, 16))]
+
+
+@pytest.mark.parametrize("name", list(EXAMPLES))
+def test_record_names_are_decoded(name: str, tmp_path: Path) -> None:
+    """Names of every character set, code extensions included, are indexed as they read."""
+    path = write(with_name(make_instance(), EXAMPLES[name]), tmp_path / "x.dcm")
+    record = record_from_dataset(dcmread(path, stop_before_pixels=True))
+    assert record.values["PatientName"] == EXAMPLES[name].name
 
 
 def test_record_values_are_the_text_of_the_attributes(tmp_path: Path) -> None:
