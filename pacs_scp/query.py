@@ -177,12 +177,19 @@ def _python_match(query: Query, rows: dict[Level, Any]) -> bool:
 
 
 def _json_values(element: dict[str, Any] | None) -> list[str]:
+    """The values matched in Python; a person name with all its component groups,
+    as the indexed name columns hold it, so that an ideographic or phonetic
+    name (PS3.5 6.2.1.2) matches too."""
     if not element:
         return [""]
     values = element.get("Value") or [""]
     return [
-        v.get("Alphabetic", "") if isinstance(v, dict) else str(v) for v in values
+        "=".join(v[k] for k in _PN_GROUPS if k in v) if isinstance(v, dict) else str(v)
+        for v in values
     ]
+
+
+_PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
 
 
 def matching_rows(

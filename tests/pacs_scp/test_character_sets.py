@@ -73,13 +73,14 @@ def _storescu(pacs: RunningPacs, *paths: Path) -> str:
     return output
 
 
-def _find_by_name(pacs: RunningPacs, example: NameExample, name: bytes) -> list[Dataset]:
+def _find_by_name(pacs: RunningPacs, example: NameExample, name: bytes,
+                  keyword: str = "PatientName") -> list[Dataset]:
     """findscu at STUDY level with the name's bytes and the example's character set."""
     with tempfile.TemporaryDirectory(prefix="find-") as out:
         output = _tool(
             "findscu", "-v", "-S", "-aet", "FINDSCU", *pacs.address(), "-X", "-od", out,
             "-k", f"(0008,0005)={example.character_set_text}",
-            "-k", f"PatientName={_argument(name)}", "-k", "PatientID",
+            "-k", "PatientName", "-k", f"{keyword}={_argument(name)}", "-k", "PatientID",
             "-k", "StudyInstanceUID", "-k", "QueryRetrieveLevel=STUDY")
         assert "Received Final Find Response (Success)" in output, output
         assert not _UNHANDLED.search(output), output
@@ -118,9 +119,12 @@ def test_ideographic_and_phonetic_names_match_with_wild_cards(
         pacs: RunningPacs, tmp_path: Path) -> None:
     """A Japanese or Korean reception desk types the name in its own script."""
     labels = ("japanese kanji", "korean")
-    paths = [write(with_name(make_instance(patient_id=f"WC{n}"), EXAMPLES[label]),
-                   tmp_path / f"{n}.dcm") for n, label in enumerate(labels)]
-    _storescu(pacs, *paths)
+    datasets = [with_name(make_instance(patient_id=f"WC{n}"), EXAMPLES[label])
+                for n, label in enumerate(labels)]
+    # A person name the index keeps only in its attribute JSON, matched in Python.
+    datasets[0].add_new("OtherPatientNames", "PN", EXAMPLES["korean"].encoded)
+    datasets[0].SpecificCharacterSet = ["", "ISO 2022 IR 87", "ISO 2022 IR 149"]
+    _storescu(pacs, *[write(ds, tmp_path / f"{n}.dcm") for n, ds in enumerate(datasets)])
     cases = {"japanese kanji": ("*=山田^太郎=*", "*やまだ*", "*山田*"),
              "korean": ("*=洪^吉洞=*", "*홍^길동"), }
     for label, patterns in cases.items():
@@ -128,6 +132,9 @@ def test_ideographic_and_phonetic_names_match_with_wild_cards(
         for pattern in patterns:
             responses = _find_by_name(pacs, example, _encoded(pattern, example))
             assert [str(r.PatientName) for r in responses] == [example.name], pattern
+    other = _find_by_name(pacs, EXAMPLES["korean"], _encoded("*=洪^吉洞=*", EXAMPLES["korean"]),
+                          keyword="OtherPatientNames")
+    assert [str(r.PatientName) for r in other] == [EXAMPLES["japanese kanji"].name]
     # The query's character set need not be the instance's.
     utf8 = NameExample("ISO_IR 192", b"", "")
     responses = _find_by_name(pacs, utf8, "*=洪^吉洞=*".encode())
