@@ -1,19 +1,27 @@
-"""Encoded datasets: Part 10 framing, and checks pydicom's lenient reader does not make.
+"""Encoded datasets: Part 10 framing, checks pydicom's lenient reader does not
+make, and the change from Big Endian to little endian.
 
 pydicom reads a truncated byte string without complaint: it returns the
 elements it found and a short last value. An archive must refuse such a
 dataset, so :func:`check_complete` walks the element structure (PS3.5 7.1)
 and confirms that every length fits and the data end on an element boundary.
+
+An instance received in Explicit VR Big Endian is kept so; a peer that did not
+accept that retired syntax gets it through :func:`to_little_endian`.
 """
 
 from __future__ import annotations
 
 import struct
 
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian
+
 from imaging_common.exceptions import DicomInputError
 from imaging_common.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
-__all__ = ["check_complete", "dataset_offset", "part10"]
+__all__ = ["check_complete", "dataset_offset", "part10", "to_little_endian"]
 
 # VRs with a 2-byte reserved field and a 4-byte length in explicit VR (PS3.5 7.1.2).
 _LONG_VRS = frozenset(
@@ -23,6 +31,7 @@ _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 # Pixel Data, Float Pixel Data, Double Float Pixel Data.
 _PIXEL_DATA_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
+_PIXEL_DATA = 0x7FE00010
 
 
 def dataset_offset(encoded: bytes) -> int:
@@ -77,9 +86,10 @@ def part10(dataset: bytes, sop_class_uid: str, sop_instance_uid: str,
 
 
 class _Walker:
-    def __init__(self, data: bytes, implicit: bool) -> None:
+    def __init__(self, data: bytes, implicit: bool, big_endian: bool = False) -> None:
         self.data = data
         self.implicit = implicit
+        self.order = ">" if big_endian else "<"
         self.has_pixel_data = False
 
     def fail(self, offset: int) -> DicomInputError:
@@ -89,18 +99,18 @@ class _Walker:
         """Return (tag, VR, value length, value offset) of the element at ``offset``."""
         if offset + 8 > len(self.data):
             raise self.fail(offset)
-        group, element = struct.unpack_from("<HH", self.data, offset)
+        group, element = struct.unpack_from(self.order + "HH", self.data, offset)
         tag = group << 16 | element
         if self.implicit or group == 0xFFFE:
-            (length,) = struct.unpack_from("<I", self.data, offset + 4)
+            (length,) = struct.unpack_from(self.order + "I", self.data, offset + 4)
             return tag, None, length, offset + 8
         vr = self.data[offset + 4:offset + 6]
         if vr in _LONG_VRS:
             if offset + 12 > len(self.data):
                 raise self.fail(offset)
-            (length,) = struct.unpack_from("<I", self.data, offset + 8)
+            (length,) = struct.unpack_from(self.order + "I", self.data, offset + 8)
             return tag, vr, length, offset + 12
-        (length,) = struct.unpack_from("<H", self.data, offset + 6)
+        (length,) = struct.unpack_from(self.order + "H", self.data, offset + 6)
         return tag, vr, length, offset + 8
 
     def dataset(self, offset: int, end: int | None) -> int:
@@ -140,8 +150,13 @@ class _Walker:
                     raise self.fail(value)
 
 
-def check_complete(encoded: bytes, implicit: bool, deflated: bool = False) -> bool | None:
+def check_complete(encoded: bytes, implicit: bool, deflated: bool = False,
+                   big_endian: bool = False) -> bool | None:
     """Raise :class:`DicomInputError` unless the Part 10 bytes are whole.
+
+    ``implicit``, ``deflated`` and ``big_endian`` describe the dataset's
+    transfer syntax (the file meta information is always explicit VR little
+    endian).
 
     A cut that falls exactly between two elements leaves a well-formed but
     shorter dataset; the caller catches it by what it lacks, for which the
@@ -152,8 +167,55 @@ def check_complete(encoded: bytes, implicit: bool, deflated: bool = False) -> bo
     start = dataset_offset(encoded)
     if deflated:
         return None
-    walker = _Walker(encoded, implicit)
+    walker = _Walker(encoded, implicit, big_endian)
     end = walker.dataset(start, len(encoded))
     if end != len(encoded):
         raise walker.fail(end)
     return walker.has_pixel_data
+
+
+#: Bytes per word of the VRs whose values pydicom keeps as encoded bytes, in
+#: the byte order of the transfer syntax (PS3.5 7.3). OB has none; UN has one
+#: nobody knows, and is left as it is.
+_WORD_SIZES = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
+#: Native Pixel Data in OW holds one pixel cell per Bits Allocated (PS3.5 8.1.1).
+_PIXEL_CELL_SIZES = {32: 4, 64: 8}
+
+
+def _swapped(value: bytes, size: int) -> bytes:
+    whole = len(value) - len(value) % size
+    words = np.frombuffer(value, dtype=f">u{size}", count=whole // size)
+    return words.astype(f"<u{size}").tobytes() + value[whole:]
+
+
+def _swap_words(dataset: Dataset) -> None:
+    for element in dataset:  # converts each raw element, decoding numbers big endian
+        if element.VR == "SQ":
+            for item in element.value:
+                _swap_words(item)
+            continue
+        size = _WORD_SIZES.get(element.VR)
+        if size is None or not element.value or element.is_undefined_length:
+            continue
+        if element.tag == _PIXEL_DATA and element.VR == "OW":
+            size = _PIXEL_CELL_SIZES.get(int(dataset.get("BitsAllocated") or 16), 2)
+        element.value = _swapped(element.value, size)
+    dataset.set_original_encoding(False, True)
+
+
+def to_little_endian(dataset: Dataset) -> None:
+    """Turn a dataset read as Explicit VR Big Endian into Explicit VR Little Endian.
+
+    Losslessly, in place: numbers, tags and text are decoded by pydicom and
+    encoded again by whoever writes the dataset; the values pydicom keeps as
+    bytes (OW, OF, OL, OD, OV: native pixel data, waveforms, overlays, LUTs)
+    are byte-swapped here, which pydicom leaves to its caller. Big Endian
+    pixel data are never encapsulated (PS3.5 A.3).
+
+    Raises:
+        ValueError: the dataset's Transfer Syntax UID is not Explicit VR Big Endian.
+    """
+    if dataset.file_meta.get("TransferSyntaxUID") != ExplicitVRBigEndian:
+        raise ValueError("the dataset is not Explicit VR Big Endian")
+    _swap_words(dataset)
+    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian

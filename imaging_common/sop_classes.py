@@ -1,8 +1,11 @@
 """SOP classes, transfer syntaxes and presentation contexts Fovea speaks.
 
 An archive accepts what it is sent and keeps it as received, so the acceptor
-side offers every transfer syntax in :data:`STORAGE_TRANSFER_SYNTAXES` for every
-class in :data:`STORAGE_SOP_CLASSES`; nothing on the receive path decodes pixels.
+side offers every transfer syntax in :data:`ARCHIVE_TRANSFER_SYNTAXES` for every
+class in :data:`STORAGE_SOP_CLASSES` (all of PS3.4 Annex B); nothing on the
+receive path decodes pixels. A requester proposes only what it needs
+(:func:`storage_contexts`): PS3.8 9.3.2.2 allows it at most 128 contexts, while
+an acceptor may support any number.
 """
 
 from __future__ import annotations
@@ -10,9 +13,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pydicom import uid
-from pynetdicom.presentation import PresentationContext, build_context
+from pynetdicom.presentation import (
+    AllStoragePresentationContexts,
+    PresentationContext,
+    build_context,
+)
+from pynetdicom.service_class import ServiceClass, StorageServiceClass
+from pynetdicom.sop_class import uid_to_service_class
 
 __all__ = [
+    "ARCHIVE_TRANSFER_SYNTAXES",
+    "BIG_ENDIAN_TRANSFER_SYNTAX",
     "COMPRESSED_TRANSFER_SYNTAXES",
     "MODALITY_PERFORMED_PROCEDURE_STEP",
     "MODALITY_WORKLIST_FIND",
@@ -25,6 +36,10 @@ __all__ = [
     "STORAGE_TRANSFER_SYNTAXES",
     "UNCOMPRESSED_TRANSFER_SYNTAXES",
     "VERIFICATION",
+    "VIDEO_SOP_CLASSES",
+    "VIDEO_TRANSFER_SYNTAXES",
+    "archive_transfer_syntaxes",
+    "is_unknown_storage_class",
     "storage_contexts",
 ]
 
@@ -42,44 +57,36 @@ MODALITY_WORKLIST_FIND = uid.UID("1.2.840.10008.5.1.4.31")
 #: Modality Performed Procedure Step SOP Class (PS3.4 F.7).
 MODALITY_PERFORMED_PROCEDURE_STEP = uid.UID("1.2.840.10008.3.1.2.3.3")
 
-#: Storage SOP classes a fundus network and a general viewer meet (PS3.4 B.5).
-STORAGE_SOP_CLASSES: tuple[str, ...] = (
-    # Ophthalmology
-    uid.OphthalmicPhotography8BitImageStorage,
-    uid.OphthalmicPhotography16BitImageStorage,
-    uid.WideFieldOphthalmicPhotographyStereographicProjectionImageStorage,
-    uid.WideFieldOphthalmicPhotography3DCoordinatesImageStorage,
-    uid.OphthalmicTomographyImageStorage,
-    uid.VLPhotographicImageStorage,
-    # Secondary Capture family
-    uid.SecondaryCaptureImageStorage,
-    uid.MultiFrameSingleBitSecondaryCaptureImageStorage,
-    uid.MultiFrameGrayscaleByteSecondaryCaptureImageStorage,
-    uid.MultiFrameGrayscaleWordSecondaryCaptureImageStorage,
-    uid.MultiFrameTrueColorSecondaryCaptureImageStorage,
-    # Structured reports and documents
-    uid.BasicTextSRStorage,
-    uid.EnhancedSRStorage,
-    uid.ComprehensiveSRStorage,
-    uid.Comprehensive3DSRStorage,
-    uid.ExtensibleSRStorage,
-    uid.KeyObjectSelectionDocumentStorage,
-    uid.EncapsulatedPDFStorage,
-    # Derived objects
-    uid.SegmentationStorage,
-    uid.ParametricMapStorage,
-    uid.GrayscaleSoftcopyPresentationStateStorage,
-    # General radiology, so a viewer can use the archive for anything
-    uid.CTImageStorage,
-    uid.EnhancedCTImageStorage,
-    uid.MRImageStorage,
-    uid.EnhancedMRImageStorage,
-    uid.ComputedRadiographyImageStorage,
-    uid.DigitalXRayImageStorageForPresentation,
-    uid.DigitalXRayImageStorageForProcessing,
-    uid.UltrasoundImageStorage,
-    uid.UltrasoundMultiFrameImageStorage,
+#: Every storage SOP class of PS3.4 Annex B (Table B.5-1), as pynetdicom lists them.
+STORAGE_SOP_CLASSES: tuple[str, ...] = tuple(
+    uid.UID(str(context.abstract_syntax)) for context in AllStoragePresentationContexts
 )
+
+#: The root of the standard storage SOP Class UIDs (PS3.6 Annex A): a class
+#: under it that pynetdicom does not list is retired or newer than pynetdicom.
+STANDARD_STORAGE_ROOT = "1.2.840.10008.5.1.4.1.1."
+#: The root of every UID the standard defines (PS3.5 9.1).
+STANDARD_ROOT = "1.2.840.10008."
+
+
+def is_unknown_storage_class(sop_class_uid: str) -> bool:
+    """Whether ``sop_class_uid`` may be a storage class the archive does not list.
+
+    True for a SOP class no service of pynetdicom claims (or that was
+    registered as storage, :func:`pynetdicom.sop_class.register_uid`) when it
+    is private (outside the standard's UID root) or a standard UID under the
+    storage root: a retired class such as the Ultrasound Image Storage of
+    1993, or one newer than :data:`STORAGE_SOP_CLASSES`. Any other standard
+    UID names a service, never storage.
+    """
+    if sop_class_uid in STORAGE_SOP_CLASSES:
+        return False
+    if uid_to_service_class(sop_class_uid) not in (ServiceClass, StorageServiceClass):
+        return False  # a service pynetdicom knows, such as Inventory FIND
+    if sop_class_uid.startswith(STANDARD_STORAGE_ROOT):
+        return True
+    return not sop_class_uid.startswith(STANDARD_ROOT)
+
 
 UNCOMPRESSED_TRANSFER_SYNTAXES: tuple[str, ...] = (
     uid.ExplicitVRLittleEndian,
@@ -102,10 +109,44 @@ COMPRESSED_TRANSFER_SYNTAXES: tuple[str, ...] = (
     uid.DeflatedExplicitVRLittleEndian,
 )
 
-#: Every transfer syntax the archive accepts and stores as received.
+#: Every transfer syntax a Fovea node accepts for its own use (the AI node's
+#: inbox, a C-GET requester) and keeps as received.
 STORAGE_TRANSFER_SYNTAXES: tuple[str, ...] = (
     UNCOMPRESSED_TRANSFER_SYNTAXES + COMPRESSED_TRANSFER_SYNTAXES
 )
+
+#: Explicit VR Big Endian, retired from the standard in 2006 (PS3.5 A.3) and
+#: still sent by older modalities.
+BIG_ENDIAN_TRANSFER_SYNTAX = uid.ExplicitVRBigEndian
+
+#: Every transfer syntax the archive accepts and stores as received: its
+#: retrieves convert Big Endian for a peer that did not accept it.
+ARCHIVE_TRANSFER_SYNTAXES: tuple[str, ...] = (
+    STORAGE_TRANSFER_SYNTAXES + (BIG_ENDIAN_TRANSFER_SYNTAX,)
+)
+
+#: The video SOP classes (PS3.3 A.32.5-A.32.7), whose pixel data come as MPEG
+#: or HEVC streams.
+VIDEO_SOP_CLASSES: tuple[str, ...] = (
+    uid.VideoEndoscopicImageStorage,
+    uid.VideoMicroscopicImageStorage,
+    uid.VideoPhotographicImageStorage,
+)
+
+#: MPEG-2, MPEG-4 AVC/H.264 and HEVC/H.265 (PS3.5 8.2.5-8.2.8), accepted for
+#: the video classes and kept as received (no Fovea node decodes them).
+VIDEO_TRANSFER_SYNTAXES: tuple[str, ...] = tuple(
+    syntax for syntax in uid.AllTransferSyntaxes
+    if syntax.name.startswith(("MPEG", "Fragmentable MPEG", "HEVC"))
+)
+
+
+def archive_transfer_syntaxes(sop_class_uid: str) -> list[str]:
+    """The transfer syntaxes the archive accepts for ``sop_class_uid``."""
+    if sop_class_uid in VIDEO_SOP_CLASSES:
+        return [*ARCHIVE_TRANSFER_SYNTAXES, *VIDEO_TRANSFER_SYNTAXES]
+    return list(ARCHIVE_TRANSFER_SYNTAXES)
+
 
 QR_FIND_MODELS: tuple[str, ...] = (PATIENT_ROOT_FIND, STUDY_ROOT_FIND)
 QR_MOVE_MODELS: tuple[str, ...] = (PATIENT_ROOT_MOVE, STUDY_ROOT_MOVE)
@@ -121,8 +162,8 @@ def storage_contexts(
 
     Each distinct (SOP Class UID, Transfer Syntax UID) pair gets a context that
     offers its own transfer syntax, so a stored file can go out as it is; a
-    compressed pair also gets an uncompressed context, used when the peer
-    refuses the compressed one. PS3.8 9.3.2.2 allows at most 128 contexts.
+    compressed or Big Endian pair also gets a little endian context, used when
+    the peer refuses the first. PS3.8 9.3.2.2 allows at most 128 contexts.
 
     Raises:
         ValueError: more contexts would be needed than ``limit``.

@@ -11,6 +11,7 @@ from imaging_common.exceptions import ConfigError
 from imaging_common.logs import configure_logging, get_logger
 from imaging_common.metrics import add_metrics_option, serve_metrics
 from imaging_common.settings import load_settings, service_argument_parser
+from pacs_scp.config import load_archive_config
 from pacs_scp.server import start_server
 
 log = get_logger("pacs_scp")
@@ -22,6 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings("pacs", argv, parser=add_metrics_option(
             service_argument_parser("Fovea PACS: DICOM archive (C-STORE, C-FIND, "
                                     "C-MOVE, C-GET, storage commitment)")))
+        config = load_archive_config(settings.config_path)
     except ConfigError as exc:
         print(f"pacs_scp: {exc}", file=sys.stderr)
         return 2
@@ -31,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"pacs_scp: metrics port {settings.node.metrics_port}: {exc}", file=sys.stderr)
         return 2
-    server = start_server(settings)
+    server = start_server(settings, config)
     print(
         f"Fovea PACS ready: AE title {settings.ae_title}, "
         f"{settings.bind_address}:{server.server_address[1]}, data in {settings.data_dir}/\n"

@@ -2,7 +2,9 @@
 
 Instances go out as stored. When the peer accepted only an uncompressed
 context for a compressed instance's SOP class, the instance is decompressed
-for that send (the stored file is never changed).
+for that send; when it did not accept Explicit VR Big Endian for an instance
+kept in it, the instance goes out little endian (the stored file is never
+changed).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from pydicom.dataset import Dataset
 from pynetdicom import Association
 from sqlalchemy.orm import Session
 
-from imaging_common.sop_classes import UNCOMPRESSED_TRANSFER_SYNTAXES
+from imaging_common.encoding import to_little_endian
+from imaging_common.sop_classes import BIG_ENDIAN_TRANSFER_SYNTAX, UNCOMPRESSED_TRANSFER_SYNTAXES
 from pacs_scp.archive import Archive
 from pacs_scp.query import Query, matching_instances
 
@@ -60,9 +63,11 @@ def fit_to_association(assoc: Association, dataset: Dataset) -> Dataset:
     """Return ``dataset`` in a transfer syntax the peer accepted for its class.
 
     A compressed dataset whose compressed context the peer refused is
-    decompressed when an uncompressed context for its class was accepted; in
-    any other case it is returned unchanged (and the send will fail and count
-    as a failed sub-operation).
+    decompressed, and a Big Endian one made little endian, when a little
+    endian context for its class was accepted (pynetdicom then encodes it
+    explicit or implicit VR, as that context says); in any other case it is
+    returned unchanged (and the send will fail and count as a failed
+    sub-operation).
     """
     transfer_syntax = dataset.file_meta.TransferSyntaxUID
     accepted = {
@@ -72,7 +77,11 @@ def fit_to_association(assoc: Association, dataset: Dataset) -> Dataset:
     }
     if transfer_syntax in accepted or transfer_syntax in UNCOMPRESSED_TRANSFER_SYNTAXES:
         return dataset
-    if accepted & set(UNCOMPRESSED_TRANSFER_SYNTAXES):
+    if not accepted & set(UNCOMPRESSED_TRANSFER_SYNTAXES):
+        return dataset
+    if transfer_syntax == BIG_ENDIAN_TRANSFER_SYNTAX:
+        to_little_endian(dataset)
+    else:
         # A new transfer syntax is not a new instance: keep the SOP Instance UID,
         # which pydicom replaces by default.
         dataset.decompress(generate_instance_uid=False)

@@ -1,4 +1,13 @@
-"""The archive's application entity: contexts, the handler table, start and stop."""
+"""The archive's application entity: contexts, the handler table, start and stop.
+
+The AE supports every storage SOP class of PS3.4 Annex B, in every transfer
+syntax of :func:`~imaging_common.sop_classes.archive_transfer_syntaxes`:
+some 170 contexts. PS3.8 9.3.2.2 limits a *proposal* to 128 presentation
+contexts (odd IDs 1-255); an acceptor may support any number, and pynetdicom
+checks the limit only for requested contexts. Private and unknown storage
+classes are accepted when ``[pacs] accept_unknown_storage`` is on
+(:mod:`pacs_scp.negotiation`).
+"""
 
 from __future__ import annotations
 
@@ -21,11 +30,12 @@ from imaging_common.sop_classes import (
     QR_MOVE_MODELS,
     STORAGE_COMMITMENT_PUSH,
     STORAGE_SOP_CLASSES,
-    STORAGE_TRANSFER_SYNTAXES,
     VERIFICATION,
+    archive_transfer_syntaxes,
 )
-from pacs_scp import handlers
+from pacs_scp import handlers, negotiation
 from pacs_scp.archive import Archive
+from pacs_scp.config import ArchiveConfig, load_archive_config
 from pacs_scp.handlers import PacsContext
 from pacs_scp.models import Base, sqlite_pragmas
 from pacs_scp.storage import InstanceStore, reconcile
@@ -57,7 +67,7 @@ def build_ae(settings: Settings) -> AE:
     for abstract in STORAGE_SOP_CLASSES:
         # scp_role lets a C-GET requester take the SCP role for the C-STORE
         # sub-operations (PS3.7 D.3.3.4); plain C-STORE is unaffected.
-        ae.add_supported_context(abstract, list(STORAGE_TRANSFER_SYNTAXES),
+        ae.add_supported_context(abstract, archive_transfer_syntaxes(abstract),
                                  scu_role=False, scp_role=True)
     for abstract in (*QR_FIND_MODELS, *QR_MOVE_MODELS, *QR_GET_MODELS):
         ae.add_supported_context(abstract)
@@ -72,12 +82,16 @@ def _log_rejected(event: evt.Event) -> None:
                 address=event.assoc.requestor.address)
 
 
-def handler_table(ctx: PacsContext) -> list[tuple[Any, ...]]:
+def handler_table(ctx: PacsContext, config: ArchiveConfig) -> list[tuple[Any, ...]]:
     """Every event the archive answers, and the function that answers it."""
+    unknown_storage = config.accept_unknown_storage
     return [
         *NODELAY_HANDLERS,
         *DimseMetrics.for_settings(ctx.settings).handlers,
         (evt.EVT_REJECTED, _log_rejected),
+        *([(evt.EVT_REQUESTED, negotiation.support_unknown_storage),
+           (evt.EVT_ACCEPTED, negotiation.register_unknown_storage)] if unknown_storage else []),
+        (evt.EVT_ACCEPTED, negotiation.log_refused_contexts, [unknown_storage]),
         (evt.EVT_C_ECHO, handlers.handle_echo, [ctx]),
         (evt.EVT_C_STORE, handlers.handle_store, [ctx]),
         (evt.EVT_C_FIND, handlers.handle_find, [ctx]),
@@ -87,17 +101,25 @@ def handler_table(ctx: PacsContext) -> list[tuple[Any, ...]]:
     ]
 
 
-def start_server(settings: Settings) -> ThreadedAssociationServer:
+def start_server(settings: Settings,
+                 config: ArchiveConfig | None = None) -> ThreadedAssociationServer:
     """Reconcile the archive, then start serving in background threads.
 
-    The returned server's ``server_address`` holds the real port (useful with
-    port 0); ``shutdown()`` stops it.
+    ``config`` is the ``[pacs]`` table; ``None`` reads it from the network
+    file of ``settings``. The returned server's ``server_address`` holds the
+    real port (useful with port 0); ``shutdown()`` stops it.
+
+    Raises:
+        ConfigError: the ``[pacs]`` table is malformed.
     """
+    if config is None:
+        config = load_archive_config(settings.config_path)
     ctx = build_context(settings)
     reconcile(ctx.sessions, ctx.archive)
     ae = build_ae(settings)
-    server = serve(ae, settings, handler_table(ctx))
+    server = serve(ae, settings, handler_table(ctx, config))
     log.info("listening", ae_title=settings.ae_title, host=settings.bind_address,
              tls=server.ssl_context is not None,
-             port=server.server_address[1], data_dir=str(settings.data_dir))
+             port=server.server_address[1], data_dir=str(settings.data_dir),
+             accept_unknown_storage=config.accept_unknown_storage)
     return server

@@ -15,7 +15,11 @@ from io import BytesIO
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import DeflatedExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ImplicitVRLittleEndian,
+)
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -150,6 +154,7 @@ class InstanceStore:
             encoded,
             implicit=transfer_syntax_uid == ImplicitVRLittleEndian,
             deflated=transfer_syntax_uid == DeflatedExplicitVRLittleEndian,
+            big_endian=transfer_syntax_uid == ExplicitVRBigEndian,
         )
         header = parse_header(encoded)
         record = record_from_dataset(header)
