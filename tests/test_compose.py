@@ -71,7 +71,7 @@ def test_compose_network_is_the_network_file_with_service_hosts(
             assert twin.host in services
     local_tables = tomllib.loads((REPO / "configs" / "network.toml").read_text())
     compose_tables = tomllib.loads(COMPOSE_CONFIG.read_text())
-    for table in ("emr", "worklist", "ai"):
+    for table in ("pacs", "emr", "worklist", "ai"):
         assert compose_tables[table] == local_tables[table], table
 
 
