@@ -20,6 +20,7 @@ from imaging_common.builders import (
     Request,
     build_ophthalmic_photograph,
 )
+from imaging_common.dicom_json import encoding_of
 from imaging_common.levels import level_of_tag
 from imaging_common.uids import new_uid
 from pacs_scp.record import BULK_VRS, record_from_dataset
@@ -110,6 +111,17 @@ def test_record_json_equals_pydicom(name: str, tmp_path: Path) -> None:
     assert found == expected
     for tag in found:
         assert tag in record.attributes[level_of_tag(int(tag, 16))]
+
+
+@pytest.mark.parametrize(("value", "codec"), [
+    (None, "latin_1"), ("", "latin_1"), ("ISO_IR 100", "latin_1"), ("ISO_IR 192", "utf_8"),
+    ("ISO_IR 126", "iso_ir_126"), ("GB18030", "GB18030"), (["ISO_IR 144"], "iso_ir_144"),
+    # Code extensions and unknown terms are pydicom's to read.
+    (["", "ISO 2022 IR 87"], None), (["ISO 2022 IR 13", "ISO 2022 IR 87"], None),
+    ("ISO 2022 IR 100", None), ("ISO_IR 999", None),
+])
+def test_encoding_of_reads_only_stateless_character_sets(value: object, codec: str | None) -> None:
+    assert encoding_of(value) == codec  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("name", list(EXAMPLES))
