@@ -31,7 +31,6 @@ _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _UNDEFINED = 0xFFFFFFFF
 # Pixel Data, Float Pixel Data, Double Float Pixel Data.
 _PIXEL_DATA_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
-_PIXEL_DATA = 0x7FE00010
 
 
 def dataset_offset(encoded: bytes) -> int:
@@ -175,11 +174,10 @@ def check_complete(encoded: bytes, implicit: bool, deflated: bool = False,
 
 
 #: Bytes per word of the VRs whose values pydicom keeps as encoded bytes, in
-#: the byte order of the transfer syntax (PS3.5 7.3). OB has none; UN has one
-#: nobody knows, and is left as it is.
+#: the byte order of the transfer syntax (PS3.5 6.2, 7.3). OB has none; UN has
+#: one nobody knows, and is left as it is. OW is a stream of 16-bit words
+#: whatever it holds, 32-bit pixel cells included, as DCMTK encodes them.
 _WORD_SIZES = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
-#: Native Pixel Data in OW holds one pixel cell per Bits Allocated (PS3.5 8.1.1).
-_PIXEL_CELL_SIZES = {32: 4, 64: 8}
 
 
 def _swapped(value: bytes, size: int) -> bytes:
@@ -197,8 +195,6 @@ def _swap_words(dataset: Dataset) -> None:
         size = _WORD_SIZES.get(element.VR)
         if size is None or not element.value or element.is_undefined_length:
             continue
-        if element.tag == _PIXEL_DATA and element.VR == "OW":
-            size = _PIXEL_CELL_SIZES.get(int(dataset.get("BitsAllocated") or 16), 2)
         element.value = _swapped(element.value, size)
     dataset.set_original_encoding(False, True)
 
@@ -209,7 +205,7 @@ def to_little_endian(dataset: Dataset) -> None:
     Losslessly, in place: numbers, tags and text are decoded by pydicom and
     encoded again by whoever writes the dataset; the values pydicom keeps as
     bytes (OW, OF, OL, OD, OV: native pixel data, waveforms, overlays, LUTs)
-    are byte-swapped here, which pydicom leaves to its caller. Big Endian
+    are byte-swapped here, word by word, which pydicom leaves to its caller. Big Endian
     pixel data are never encapsulated (PS3.5 A.3).
 
     Raises:
