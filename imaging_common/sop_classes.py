@@ -75,9 +75,9 @@ def is_unknown_storage_class(sop_class_uid: str) -> bool:
     True for a SOP class no service of pynetdicom claims (or that was
     registered as storage, :func:`pynetdicom.sop_class.register_uid`) when it
     is private (outside the standard's UID root) or a standard UID under the
-    storage root: a retired class such as the Ultrasound Image Storage of
-    1993, or one newer than :data:`STORAGE_SOP_CLASSES`. Any other standard
-    UID names a service, never storage.
+    storage root: a retired class such as Ultrasound Image Storage (Retired),
+    1.2.840.10008.5.1.4.1.1.6, or one newer than :data:`STORAGE_SOP_CLASSES`.
+    Any other standard UID names a service, never storage.
     """
     if sop_class_uid in STORAGE_SOP_CLASSES:
         return False
