@@ -15,13 +15,19 @@ their edge.
 
 from __future__ import annotations
 
+import struct
+
+from pydicom.errors import BytesLengthException, InvalidDicomError
+
 __all__ = [
+    "MALFORMED_DATASET_ERRORS",
     "AssociationFailed",
     "ConfigError",
     "DicomInputError",
     "FoveaError",
     "MissingAttributeError",
     "PeerError",
+    "failure_kind",
 ]
 
 
@@ -52,3 +58,25 @@ class PeerError(FoveaError):
 class AssociationFailed(PeerError):
     """No association could be made with the peer: unreachable, rejected, or the TLS
     handshake failed. Whatever else would be asked of it now fails the same way."""
+
+
+#: What reading a peer's malformed dataset raises, in pydicom or in our own
+#: readers: a value of the wrong length for its VR, text that is not a number,
+#: an unknown character set, a value of an unexpected type. A handler maps these
+#: to its service's refusal status instead of an unhandled-exception failure.
+MALFORMED_DATASET_ERRORS: tuple[type[Exception], ...] = (
+    DicomInputError, ValueError, TypeError, LookupError, AttributeError,
+    ArithmeticError, struct.error, BytesLengthException, InvalidDicomError,
+)
+
+
+def failure_kind(exc: BaseException) -> str:
+    """The exception's type and the function that raised it, for a log line that
+    must not carry the value (``ValueError in dicom_json.py:encoding_of``)."""
+    frame = exc.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    if frame is None:
+        return type(exc).__name__
+    code = frame.tb_frame.f_code
+    return f"{type(exc).__name__} in {code.co_filename.rsplit('/', 1)[-1]}:{code.co_name}"

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import structlog
+from pynetdicom import _config as pynetdicom_config
 
 __all__ = ["CORRELATION_FIELDS", "CORRELATION_HEADER", "PATIENT_FIELDS", "configure_logging",
            "correlate", "correlated", "correlation_from_header", "correlation_header",
@@ -143,6 +144,10 @@ def configure_logging(log_format: str = "auto", level: str = "INFO") -> None:
     # pynetdicom's INFO and DEBUG output can echo identifiers (and so patient
     # data); its warnings and errors are about the protocol only.
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    # It also decodes every identifier it receives or sends to log it at INFO,
+    # whatever the level: work for nothing, and a malformed one fails there.
+    pynetdicom_config.LOG_REQUEST_IDENTIFIERS = False
+    pynetdicom_config.LOG_RESPONSE_IDENTIFIERS = False
     # pydicom reports a value that breaks its VR by quoting it, as a log record
     # and as a warning; in a query or a received dataset that value can be a
     # patient's name or birth date. Services log their own refusals, naming

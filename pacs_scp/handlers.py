@@ -2,8 +2,11 @@
 
 Each ``handle_<verb>(event, ctx)`` takes what it needs from the event, calls
 the storage, query or commitment functions, and maps their outcome or their
-domain exception to a named status. Unexpected exceptions are left to
-pynetdicom, which logs them and answers a failure status.
+domain exception to a named status. A malformed dataset or identifier,
+whatever it makes pydicom or a reader raise, gets the service's refusal status
+and one log line naming the SOP class and the kind of failure, never a value.
+Other unexpected exceptions are left to pynetdicom, which logs them and
+answers a failure status.
 """
 
 from __future__ import annotations
@@ -18,11 +21,17 @@ from typing import Any, cast
 from pydicom.dataset import Dataset
 from pynetdicom import Association, build_context, build_role, evt
 from pynetdicom.dimse_primitives import C_FIND, C_GET, C_MOVE, C_STORE, N_ACTION
+from sqlalchemy.exc import DataError, InvalidRequestError
 from sqlalchemy.orm import Session, sessionmaker
 
 from imaging_common.dimse import NODELAY_HANDLERS, associate, make_ae
 from imaging_common.encoding import part10
-from imaging_common.exceptions import DicomInputError, PeerError
+from imaging_common.exceptions import (
+    MALFORMED_DATASET_ERRORS,
+    DicomInputError,
+    PeerError,
+    failure_kind,
+)
 from imaging_common.logs import correlated, get_logger
 from imaging_common.metrics import DimseMetrics
 from imaging_common.reactor import wait_until_sent
@@ -30,6 +39,7 @@ from imaging_common.settings import Settings
 from imaging_common.sop_classes import (
     PATIENT_ROOT_MODELS,
     STORAGE_COMMITMENT_PUSH,
+    VERIFICATION,
     storage_contexts,
 )
 from imaging_common.status import (
@@ -49,6 +59,11 @@ __all__ = ["PacsContext", "handle_echo", "handle_find", "handle_get",
            "handle_move", "handle_n_action", "handle_store"]
 
 log = get_logger(__name__)
+
+#: What a query built from a malformed identifier can raise while it runs: the
+#: database refusing a value (too long for its column) or the statement built from it.
+QUERY_ERRORS: tuple[type[Exception], ...] = (
+    *MALFORMED_DATASET_ERRORS, DataError, InvalidRequestError)
 
 #: Seconds to wait for the reply to a commitment report on the request's association.
 SAME_ASSOCIATION_TIMEOUT = 3.0
@@ -74,6 +89,13 @@ def _failure(status: int, comment: str) -> Dataset:
 
 def _peer(event: evt.Event) -> str:
     return str(event.assoc.requestor.ae_title)
+
+
+def _malformed(verb: str, event: evt.Event, sop_class_uid: object, exc: Exception) -> str:
+    """Log a refused malformed dataset (never a value); return an Error Comment."""
+    log.warning(f"{verb} refused: malformed dataset", peer=_peer(event),
+                sop_class_uid=str(sop_class_uid), failure=failure_kind(exc))
+    return f"malformed dataset ({type(exc).__name__})"
 
 
 def _accession_key(event: evt.Event) -> str:
@@ -111,6 +133,9 @@ def handle_store(event: evt.Event, ctx: PacsContext) -> int | Dataset:
     except DicomInputError as exc:
         log.warning("store refused", peer=_peer(event), reason=str(exc))
         return _failure(StoreStatus.CANNOT_UNDERSTAND, str(exc))
+    except MALFORMED_DATASET_ERRORS as exc:
+        comment = _malformed("store", event, request.AffectedSOPClassUID, exc)
+        return _failure(StoreStatus.DATASET_DOES_NOT_MATCH_SOP_CLASS, comment)
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
@@ -125,7 +150,11 @@ def handle_store(event: evt.Event, ctx: PacsContext) -> int | Dataset:
 def handle_find(
     event: evt.Event, ctx: PacsContext
 ) -> Iterator[tuple[int | Dataset, Dataset | None]]:
-    """C-FIND: stream one pending response per match, then success."""
+    """C-FIND: stream one pending response per match, then success.
+
+    An identifier that does not decode is refused as not matching the SOP
+    class; one that decodes but cannot be matched, as unable to process.
+    """
     model = cast(C_FIND, event.request).AffectedSOPClassUID
     try:
         query = parse_query(event.identifier, patient_root=model in PATIENT_ROOT_MODELS)
@@ -133,6 +162,19 @@ def handle_find(
         log.warning("find refused", peer=_peer(event), reason=str(exc))
         yield _failure(QueryStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)), None
         return
+    except MALFORMED_DATASET_ERRORS as exc:
+        comment = _malformed("find", event, model, exc)
+        yield _failure(QueryStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, comment), None
+        return
+    try:
+        yield from _find_matches(event, ctx, query)
+    except QUERY_ERRORS as exc:
+        yield _failure(QueryStatus.UNABLE_TO_PROCESS, _malformed("find", event, model, exc)), None
+
+
+def _find_matches(
+    event: evt.Event, ctx: PacsContext, query: Any
+) -> Iterator[tuple[int | Dataset, Dataset | None]]:
     matches = 0
     with ctx.sessions() as session, correlated(accession_number=_accession_key(event)):
         for response in run_query(session, query, ctx.settings.ae_title):
@@ -148,14 +190,16 @@ def handle_find(
 
 
 def _retrieve_plan(event: evt.Event, ctx: PacsContext) -> tuple[list[Any], str | None]:
+    model = cast("C_GET | C_MOVE", event.request).AffectedSOPClassUID
     try:
-        model = cast("C_GET | C_MOVE", event.request).AffectedSOPClassUID
         query = parse_query(event.identifier, patient_root=model in PATIENT_ROOT_MODELS)
         with ctx.sessions() as session:
             return plan_retrieve(session, query), None
     except DicomInputError as exc:
         log.warning("retrieve refused", peer=_peer(event), reason=str(exc))
         return [], str(exc)
+    except QUERY_ERRORS as exc:
+        return [], _malformed("retrieve", event, model, exc)
 
 
 def _sub_operations(
@@ -191,7 +235,9 @@ def handle_move(event: evt.Event, ctx: PacsContext) -> Iterator[Any]:
     def capture(established: evt.Event) -> None:
         store_assoc["assoc"] = established.assoc
 
-    contexts = storage_contexts({(i.sop_class_uid, i.transfer_syntax_uid) for i in items})
+    # Nothing to send still opens the association pynetdicom insists on.
+    contexts = (storage_contexts({(i.sop_class_uid, i.transfer_syntax_uid) for i in items})
+                or [build_context(VERIFICATION)])
     yield destination.host, destination.port, {
         "contexts": contexts,
         "evt_handlers": [*NODELAY_HANDLERS, *DimseMetrics.for_settings(ctx.settings).handlers,
@@ -237,6 +283,9 @@ def handle_n_action(
     except DicomInputError as exc:
         log.warning("commitment refused", peer=_peer(event), reason=str(exc))
         return _failure(NStatus.INVALID_ARGUMENT_VALUE, str(exc)), None
+    except MALFORMED_DATASET_ERRORS as exc:
+        comment = _malformed("commitment", event, request.RequestedSOPClassUID, exc)
+        return _failure(NStatus.PROCESSING_FAILURE, comment), None
     threading.Thread(
         target=_report_commitment,
         args=(ctx, event.assoc, _peer(event), commit_request),
