@@ -167,6 +167,7 @@ def write(dataset: Dataset, implicit: bool) -> bytes | None:
 def to_dataset(elements: list[Node], implicit: bool = False) -> Dataset:
     """A dataset of raw elements that pydicom and pynetdicom send as they are."""
     encoded = encode(elements, implicit)
+    assume(encoded)  # pynetdicom sends no data set at all for an empty one
     dataset = read_dataset(BytesIO(encoded), implicit, True)
     # pydicom decodes a raw element again where the character set makes it; a
     # value it cannot encode back cannot be sent by this peer.

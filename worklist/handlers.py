@@ -2,8 +2,11 @@
 
 Each ``handle_<verb>(event, ctx)`` takes what it needs from the event, calls
 the matching or procedure-step functions, and maps their outcome or their
-domain exception to a named status. Unexpected exceptions are left to
-pynetdicom, which logs them and answers a failure status.
+domain exception to a named status. A malformed identifier or attribute
+list, whatever it makes pydicom or a reader raise, gets the service's refusal
+status and one log line naming the SOP class and the kind of failure, never a
+value. Other unexpected exceptions are left to pynetdicom, which logs them and
+answers a failure status.
 """
 
 from __future__ import annotations
@@ -16,10 +19,15 @@ from pydicom.dataset import Dataset
 from pynetdicom import evt
 from pynetdicom.dimse_primitives import N_CREATE, N_SET
 
-from imaging_common.exceptions import DicomInputError, PeerError
+from imaging_common.exceptions import (
+    MALFORMED_DATASET_ERRORS,
+    DicomInputError,
+    PeerError,
+    failure_kind,
+)
 from imaging_common.logs import get_logger
 from imaging_common.reactor import wait_until_sent
-from imaging_common.sop_classes import MODALITY_PERFORMED_PROCEDURE_STEP
+from imaging_common.sop_classes import MODALITY_PERFORMED_PROCEDURE_STEP, MODALITY_WORKLIST_FIND
 from imaging_common.status import GeneralStatus, NStatus, QueryStatus
 from imaging_common.uids import new_uid
 from worklist.cache import TimedCache
@@ -64,6 +72,13 @@ def _peer(event: evt.Event) -> str:
     return str(event.assoc.requestor.ae_title)
 
 
+def _malformed(verb: str, event: evt.Event, sop_class_uid: object, exc: Exception) -> str:
+    """Log a refused malformed dataset (never a value); return an Error Comment."""
+    log.warning(f"{verb} refused: malformed dataset", peer=_peer(event),
+                sop_class_uid=str(sop_class_uid), failure=failure_kind(exc))
+    return f"malformed dataset ({type(exc).__name__})"
+
+
 def log_rejected(event: evt.Event) -> None:
     """EVT_REJECTED: say who was turned away (a calling AE not in ``accepts``)."""
     log.warning("association rejected", peer=_peer(event),
@@ -88,6 +103,10 @@ def handle_find(event: evt.Event, ctx: WorklistContext) -> Iterator[StatusAndDat
         log.warning("worklist find refused", peer=_peer(event), reason=str(exc))
         yield _failure(QueryStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)), None
         return
+    except MALFORMED_DATASET_ERRORS as exc:
+        comment = _malformed("worklist find", event, MODALITY_WORKLIST_FIND, exc)
+        yield _failure(QueryStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, comment), None
+        return
     try:
         items = ctx.worklist.get()
     except PeerError as exc:
@@ -95,6 +114,15 @@ def handle_find(event: evt.Event, ctx: WorklistContext) -> Iterator[StatusAndDat
                   peer=_peer(event), reason=str(exc))
         yield _failure(QueryStatus.UNABLE_TO_PROCESS, "the EMR is unavailable"), None
         return
+    try:
+        yield from _matches(event, query, items)
+    except MALFORMED_DATASET_ERRORS as exc:
+        comment = _malformed("worklist find", event, MODALITY_WORKLIST_FIND, exc)
+        yield _failure(QueryStatus.UNABLE_TO_PROCESS, comment), None
+
+
+def _matches(event: evt.Event, query: Dataset,
+             items: list[Dataset]) -> Iterator[StatusAndDataset]:
     matched: list[str] = []  # accession numbers: the orders a station was offered
     for item in items:
         if event.is_cancelled:
@@ -131,6 +159,9 @@ def handle_n_create(event: evt.Event, ctx: WorklistContext) -> StatusAndDataset:
         ctx.steps.create(uid, event.attribute_list, _peer(event))
     except MppsError as exc:
         return _refused("create", event, uid, exc), None
+    except MALFORMED_DATASET_ERRORS as exc:
+        comment = _malformed("mpps create", event, request.AffectedSOPClassUID, exc)
+        return _failure(NStatus.PROCESSING_FAILURE, comment), None
     if given:
         return NStatus.SUCCESS, None
     reply = Dataset()
@@ -144,9 +175,12 @@ def handle_n_set(event: evt.Event, ctx: WorklistContext) -> StatusAndDataset:
     if request.RequestedSOPClassUID != MODALITY_PERFORMED_PROCEDURE_STEP:
         return NStatus.SOP_CLASS_NOT_SUPPORTED, None
     uid = str(request.RequestedSOPInstanceUID)
-    changes = event.modification_list
     try:
+        changes = event.modification_list
         ctx.steps.update(uid, changes, _peer(event))
     except MppsError as exc:
         return _refused("set", event, uid, exc), None
+    except MALFORMED_DATASET_ERRORS as exc:
+        comment = _malformed("mpps set", event, request.RequestedSOPClassUID, exc)
+        return _failure(NStatus.PROCESSING_FAILURE, comment), None
     return NStatus.SUCCESS, changes
