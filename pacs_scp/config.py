@@ -54,6 +54,8 @@ def load_archive_config(config_path: Path) -> ArchiveConfig:
     unknown = set(table) - PACS_KEYS
     if unknown:
         raise ConfigError(f"[pacs]: unknown keys {sorted(unknown)}")
-    return ArchiveConfig(
-        accept_unknown_storage=parse_boolean(table.get("accept_unknown_storage", False)),
-    )
+    try:
+        accept_unknown_storage = parse_boolean(table.get("accept_unknown_storage", False))
+    except ConfigError as exc:
+        raise ConfigError(f"[pacs] accept_unknown_storage: {exc}") from None
+    return ArchiveConfig(accept_unknown_storage=accept_unknown_storage)
