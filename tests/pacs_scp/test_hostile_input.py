@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -48,6 +48,20 @@ from tests.hostile import (
     value_for,
     with_identity,
 )
+
+# Inputs that once reached the peer as 0xCx1x, tried on every run, each in an
+# instance that has what the archive needs to index it.
+INDEXABLE = [ui(0x0020000D, "2.25.91724081961257460912385012635114387571"),
+             ui(0x0020000E, "2.25.51934418049128725513866151870524617702"),
+             Element(0x00100020, "LO", b"HOSTILE1")]
+# PS3.5 Annex H: a Japanese name after code extensions (the default repertoire first).
+JAPANESE = [*INDEXABLE, Element(0x00080005, "CS", b"\\ISO 2022 IR 87 "),
+            Element(0x00100010, "PN", "Yamada^Tarou=山田^太郎".encode("iso2022_jp"))]
+# An SR content item whose FD value is 7 bytes long.
+ODD_FLOAT = [*INDEXABLE, Sequence(0x0040A730, [[Element(0x0040A161, "FD", b"\x00" * 7)]])]
+BINARY_DATE = [*INDEXABLE, Element(0x00080020, "UL", b"\x00")]
+BINARY_UID = [Element(0x00080016, "FD", b"\x00")]
+PATIENT = cs(0x00080052, "PATIENT")
 
 STORAGE = (OphthalmicPhotography8BitImageStorage, ComprehensiveSRStorage)
 FIND = (PatientRootQueryRetrieveInformationModelFind, StudyRootQueryRetrieveInformationModelFind)
@@ -110,6 +124,9 @@ def _level() -> st.SearchStrategy[Node]:
 
 @HOSTILE
 @given(elements=nodes(), sop_class=st.sampled_from(STORAGE), implicit=st.booleans())
+@example(elements=JAPANESE, sop_class=STORAGE[0], implicit=False)
+@example(elements=ODD_FLOAT, sop_class=ComprehensiveSRStorage, implicit=False)
+@example(elements=BINARY_DATE, sop_class=STORAGE[0], implicit=False)
 def test_store_answers_a_defined_status(archive: RunningPacs, elements: list[Node],
                                         sop_class: str, implicit: bool) -> None:
     dataset = to_dataset(with_identity(elements, ui(0x00080016, sop_class),
@@ -127,6 +144,8 @@ def _statuses(responses: Iterator[tuple[Dataset, Dataset | None]]) -> list[int]:
 
 @HOSTILE
 @given(elements=nodes(), level=_level(), model=st.sampled_from(FIND), implicit=st.booleans())
+@example(elements=BINARY_UID, level=PATIENT, model=FIND[0], implicit=False)
+@example(elements=[], level=PATIENT, model=FIND[0], implicit=False)
 def test_find_answers_a_defined_status(archive: RunningPacs, elements: list[Node],
                                        level: Element, model: str, implicit: bool) -> None:
     identifier = to_dataset(with_identity(elements, level), implicit)
@@ -137,6 +156,8 @@ def test_find_answers_a_defined_status(archive: RunningPacs, elements: list[Node
 
 @HOSTILE
 @given(elements=nodes(), level=_level(), model=st.sampled_from(MOVE), implicit=st.booleans())
+@example(elements=BINARY_UID, level=PATIENT, model=MOVE[0], implicit=False)
+@example(elements=[], level=PATIENT, model=MOVE[0], implicit=False)
 def test_move_answers_a_defined_status(archive: RunningPacs, elements: list[Node],
                                        level: Element, model: str, implicit: bool) -> None:
     identifier = to_dataset(with_identity(elements, level), implicit)
@@ -147,6 +168,8 @@ def test_move_answers_a_defined_status(archive: RunningPacs, elements: list[Node
 
 @HOSTILE
 @given(elements=nodes(), level=_level(), model=st.sampled_from(GET), implicit=st.booleans())
+@example(elements=BINARY_UID, level=PATIENT, model=GET[0], implicit=False)
+@example(elements=[], level=PATIENT, model=GET[0], implicit=False)
 def test_get_answers_a_defined_status(archive: RunningPacs, elements: list[Node],
                                       level: Element, model: str, implicit: bool) -> None:
     identifier = to_dataset(with_identity(elements, level), implicit)

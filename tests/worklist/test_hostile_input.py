@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, Association
@@ -26,6 +26,7 @@ from imaging_common.uids import new_uid
 from tests.hostile import (
     HOSTILE,
     UNHANDLED,
+    Element,
     Node,
     Sequence,
     ServiceLog,
@@ -100,6 +101,7 @@ def watched(values: list[str]) -> Iterator[None]:
 
 @HOSTILE
 @given(elements=nodes(), implicit=st.booleans())
+@example(elements=[Element(0x00080016, "FD", b"\x00")], implicit=False)  # once 0xC311
 def test_find_answers_a_defined_status(service: Service, elements: list[Node],
                                        implicit: bool) -> None:
     identifier = to_dataset(elements, implicit)
