@@ -13,7 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from pynetdicom import AE, Association, evt
+from pynetdicom import AE, Association, build_role, evt
 from pynetdicom.sop_class import (
     ComprehensiveSRStorage,
     OphthalmicPhotography8BitImageStorage,
@@ -88,15 +88,22 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPacs]:
 
 
 @contextmanager
-def association(pacs: RunningPacs, abstract: str, implicit: bool) -> Iterator[Association]:
+def association(pacs: RunningPacs, abstract: str, implicit: bool,
+                receive: bool = False) -> Iterator[Association]:
     """An association for ``abstract`` in the datasets' transfer syntax, and
-    Verification; after the block, a C-ECHO must still succeed on it."""
+    Verification; with ``receive``, also the storage classes with the SCP role,
+    to take C-GET sub-operations. After the block, a C-ECHO must still succeed."""
     ae = AE("TESTSCU")
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 20
     ae.add_requested_context(abstract, SYNTAXES[implicit])
     ae.add_requested_context(Verification)
-    assoc = ae.associate("127.0.0.1", pacs.port, ae_title=pacs.ae_title,
-                         evt_handlers=[(evt.EVT_N_EVENT_REPORT, lambda event: (0x0000, None))])
+    roles = []
+    for sop_class in STORAGE if receive else ():
+        ae.add_requested_context(sop_class, list(SYNTAXES))
+        roles.append(build_role(sop_class, scp_role=True))
+    assoc = ae.associate("127.0.0.1", pacs.port, ae_title=pacs.ae_title, ext_neg=roles,
+                         evt_handlers=[(evt.EVT_N_EVENT_REPORT, lambda event: (0x0000, None)),
+                                       (evt.EVT_C_STORE, lambda event: 0x0000)])
     assert assoc.is_established
     try:
         yield assoc
@@ -170,10 +177,12 @@ def test_move_answers_a_defined_status(archive: RunningPacs, elements: list[Node
 @given(elements=nodes(), level=_level(), model=st.sampled_from(GET), implicit=st.booleans())
 @example(elements=BINARY_UID, level=PATIENT, model=GET[0], implicit=False)
 @example(elements=[], level=PATIENT, model=GET[0], implicit=False)
+@example(elements=INDEXABLE[:1], level=cs(0x00080052, "STUDY"), model=GET[1], implicit=False)
 def test_get_answers_a_defined_status(archive: RunningPacs, elements: list[Node],
                                       level: Element, model: str, implicit: bool) -> None:
     identifier = to_dataset(with_identity(elements, level), implicit)
-    with watched(list(text_values(elements))), association(archive, model, implicit) as assoc:
+    with watched(list(text_values(elements))), \
+            association(archive, model, implicit, receive=True) as assoc:
         statuses = _statuses(assoc.send_c_get(identifier, model))
         assert not UNHANDLED & set(statuses) and set(statuses) <= RETRIEVE_STATUSES, statuses
 
