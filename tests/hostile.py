@@ -314,3 +314,11 @@ def assert_clean(events: list[dict[str, object]], values: list[str]) -> None:
     assert "Traceback" not in text and not any("exception" in e for e in events), text
     leaked = [value for value in values if value.strip("\0 ") and value in text]
     assert not leaked, text
+
+
+@contextmanager
+def watched(values: list[str]) -> Iterator[None]:
+    """The service's log while the block runs: no traceback, no generated value."""
+    with ServiceLog().installed() as service_log:
+        yield
+        assert_clean(service_log.take(), values)

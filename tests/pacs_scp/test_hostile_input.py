@@ -36,9 +36,7 @@ from tests.hostile import (
     UNHANDLED,
     Element,
     Node,
-    ServiceLog,
     Sequence,
-    assert_clean,
     cs,
     element,
     nodes,
@@ -46,6 +44,7 @@ from tests.hostile import (
     to_dataset,
     ui,
     value_for,
+    watched,
     with_identity,
 )
 
@@ -111,14 +110,6 @@ def association(pacs: RunningPacs, abstract: str, implicit: bool,
         assert assoc.send_c_echo().Status == 0x0000
     finally:
         assoc.release()
-
-
-@contextmanager
-def watched(values: list[str]) -> Iterator[None]:
-    """The archive's log while the block runs: no traceback, no generated value."""
-    with ServiceLog().installed() as service_log:
-        yield
-        assert_clean(service_log.take(), values)
 
 
 def _level() -> st.SearchStrategy[Node]:

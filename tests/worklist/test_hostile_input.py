@@ -29,13 +29,12 @@ from tests.hostile import (
     Element,
     Node,
     Sequence,
-    ServiceLog,
-    assert_clean,
     cs,
     nodes,
     text_values,
     to_dataset,
     ui,
+    watched,
     with_identity,
 )
 
@@ -89,14 +88,6 @@ def association(service: Service, abstract: str, implicit: bool) -> Iterator[Ass
         assert assoc.send_c_echo().Status == 0x0000
     finally:
         assoc.release()
-
-
-@contextmanager
-def watched(values: list[str]) -> Iterator[None]:
-    """The worklist's log while the block runs: no traceback, no generated value."""
-    with ServiceLog().installed() as service_log:
-        yield
-        assert_clean(service_log.take(), values)
 
 
 @HOSTILE
