@@ -10,9 +10,8 @@ app that uses it keeps no passwords:
    code; the app checks the state and trades the code, server to server with
    its client secret, for a token of its own and the person's name and role;
 3. the token is the app's session id (flask-login's user id). On every
-   request the app asks the EMR whether it is still good (an answer may be
-   kept for :attr:`SignOnSettings.check_seconds`, none by default), so logging
-   out, a new password or a deactivated account end the session at once;
+   request the app asks the EMR whether it is still good, so logging out, a
+   new password or a deactivated account end the session at once;
 4. ``POST /logout`` ends the app's session at the EMR too.
 
 Each app keeps its own cookie name and secret key: its session means nothing
@@ -64,8 +63,6 @@ class SignOnSettings:
         client: this app's name in the EMR's ``[emr.sign_on]`` table.
         secret: this app's client secret (``FOVEA_SIGN_ON_SECRET_<APP>``).
         timeout: seconds to wait for the EMR.
-        check_seconds: how long the EMR's word that a session is good is kept (0: ask
-            on every request; a busy site may trade a second or two of delay for load).
         browser_url: the EMR's address as browsers reach it, where that differs.
         outage_grace: how long a session the EMR vouched for goes on while the EMR
             does not answer.
@@ -75,7 +72,6 @@ class SignOnSettings:
     client: str
     secret: str = field(repr=False)
     timeout: float = 5.0
-    check_seconds: float = 0.0
     browser_url: str = ""
     outage_grace: float = 300.0
 
@@ -141,7 +137,7 @@ class SignOnClient:
         self.settings = settings
         self._api = JsonClient(settings.emr_url.rstrip("/"), settings.secret, settings.timeout)
         self._clock = clock
-        self._checked: dict[str, tuple[float, Person | None]] = {}
+        self._vouched: dict[str, tuple[float, Person]] = {}
         self._lock = threading.Lock()
 
     def authorize_url(self, state: str) -> str:
@@ -172,38 +168,35 @@ class SignOnClient:
         a password at an EMR that is down); after that, or for any other, none does.
         """
         now = self._clock()
-        with self._lock:
-            known = self._checked.get(token)
-        if known is not None and now - known[0] < self.settings.check_seconds:
-            return known[1]
         try:
             body = self._api.post("/sign-on/session", {"client": self.settings.client,
                                                        "token": token})
         except ServiceUnavailable as exc:
-            if known is not None and known[1] is not None \
-                    and now - known[0] < self.settings.outage_grace:
+            with self._lock:
+                vouched = self._vouched.get(token)
+            if vouched is not None and now - vouched[0] < self.settings.outage_grace:
                 log.warning("EMR not answering; session kept", client=self.settings.client,
                             error=str(exc))
-                return known[1]
+                return vouched[1]
             log.warning("sign-on check failed", client=self.settings.client, error=str(exc))
             return None
         except ServiceRefused as exc:
             log.warning("sign-on check refused", client=self.settings.client, status=exc.status)
             body = {}
         person = Person.from_reply(token, body) if body.get("active") else None
-        with self._lock:
-            horizon = max(self.settings.check_seconds, self.settings.outage_grace)
-            self._checked = {t: v for t, v in self._checked.items() if now - v[0] < horizon}
+        with self._lock:  # the last time the EMR vouched for each live session
+            self._vouched = {t: v for t, v in self._vouched.items()
+                             if now - v[0] < self.settings.outage_grace}
             if person is not None:
-                self._checked[token] = (now, person)
+                self._vouched[token] = (now, person)
             else:
-                self._checked.pop(token, None)
+                self._vouched.pop(token, None)
         return person
 
     def end(self, token: str) -> None:
         """End the session at the EMR (a failure is logged: the app's cookie goes anyway)."""
         with self._lock:
-            self._checked.pop(token, None)
+            self._vouched.pop(token, None)
         try:
             self._api.post("/sign-on/end", {"client": self.settings.client, "token": token})
         except (ServiceUnavailable, ServiceRefused) as exc:
