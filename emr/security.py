@@ -85,10 +85,17 @@ def current_actor() -> Actor:
 
 
 def _load_user(token: str) -> User | None:
-    """The person whose EMR sign-on the session holds (:mod:`emr.sign_on`)."""
-    # What resolve() marks (ended, last seen) is written with the request's own work;
-    # a refused session is refused again next time whether or not that is written.
-    return resolve(session(), token, EMR_CLIENT)
+    """The person whose EMR sign-on the session holds (:mod:`emr.sign_on`).
+
+    flask-login loads the user before a view does any work, so what
+    :func:`~emr.sign_on.resolve` marked (an ended sign-on, its last-seen time)
+    is committed here on its own.
+    """
+    db = session()
+    user = resolve(db, token, EMR_CLIENT)
+    if db.dirty:
+        db.commit()
+    return user
 
 
 def init_security(app: Flask) -> None:
