@@ -17,11 +17,13 @@ from typing import Any, cast
 from pynetdicom import AE, evt
 from pynetdicom.transport import ThreadedAssociationServer
 
+from imaging_common.exceptions import failure_kind
 from imaging_common.logs import get_logger
 from imaging_common.settings import ANY_ADDRESS, Network, Settings
 from imaging_common.tls import complete_handshake, server_context
 
-__all__ = ["address_allowed", "check_calling_address", "listener_handlers", "serve"]
+__all__ = ["address_allowed", "calling_ae", "check_calling_address", "listener_handlers",
+           "refuse_malformed", "serve"]
 
 log = get_logger(__name__)
 
@@ -134,3 +136,17 @@ def _plain(address: _Address) -> _Address:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
+
+
+def calling_ae(event: evt.Event) -> str:
+    """The AE title of the peer that asked (for log lines)."""
+    return str(event.assoc.requestor.ae_title)
+
+
+def refuse_malformed(service_log: Any, verb: str, event: evt.Event, sop_class_uid: object,
+                     exc: Exception) -> str:
+    """Log a malformed dataset that a handler refuses (the kind of failure, never a
+    value) on ``service_log``; return the Error Comment that goes with the refusal."""
+    service_log.warning(f"{verb} refused: malformed dataset", peer=calling_ae(event),
+                        sop_class_uid=str(sop_class_uid), failure=failure_kind(exc))
+    return f"malformed dataset ({type(exc).__name__})"

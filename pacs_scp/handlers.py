@@ -30,8 +30,8 @@ from imaging_common.exceptions import (
     MALFORMED_DATASET_ERRORS,
     DicomInputError,
     PeerError,
-    failure_kind,
 )
+from imaging_common.listener import calling_ae, refuse_malformed
 from imaging_common.logs import correlated, get_logger
 from imaging_common.metrics import DimseMetrics
 from imaging_common.reactor import wait_until_sent
@@ -87,17 +87,6 @@ def _failure(status: int, comment: str) -> Dataset:
     return result
 
 
-def _peer(event: evt.Event) -> str:
-    return str(event.assoc.requestor.ae_title)
-
-
-def _malformed(verb: str, event: evt.Event, sop_class_uid: object, exc: Exception) -> str:
-    """Log a refused malformed dataset (never a value); return an Error Comment."""
-    log.warning(f"{verb} refused: malformed dataset", peer=_peer(event),
-                sop_class_uid=str(sop_class_uid), failure=failure_kind(exc))
-    return f"malformed dataset ({type(exc).__name__})"
-
-
 def _accession_key(event: evt.Event) -> str:
     """A query's Accession Number key when it names one order (no wildcard)."""
     try:
@@ -119,30 +108,30 @@ def handle_store(event: evt.Event, ctx: PacsContext) -> int | Dataset:
     try:
         encoded = part10(cast(BytesIO, request.DataSet).getvalue(),
                          str(request.AffectedSOPClassUID), str(request.AffectedSOPInstanceUID),
-                         transfer_syntax, _peer(event))
+                         transfer_syntax, calling_ae(event))
         result = ctx.store.store(
             encoded,
             transfer_syntax_uid=transfer_syntax,
-            calling_ae_title=_peer(event),
+            calling_ae_title=calling_ae(event),
             expected_sop_class_uid=str(request.AffectedSOPClassUID),
             expected_sop_instance_uid=str(request.AffectedSOPInstanceUID),
         )
     except DatasetMismatchError as exc:
-        log.warning("store refused", peer=_peer(event), reason=str(exc))
+        log.warning("store refused", peer=calling_ae(event), reason=str(exc))
         return _failure(StoreStatus.DATASET_DOES_NOT_MATCH_SOP_CLASS, str(exc))
     except DicomInputError as exc:
-        log.warning("store refused", peer=_peer(event), reason=str(exc))
+        log.warning("store refused", peer=calling_ae(event), reason=str(exc))
         return _failure(StoreStatus.CANNOT_UNDERSTAND, str(exc))
     except MALFORMED_DATASET_ERRORS as exc:
-        comment = _malformed("store", event, request.AffectedSOPClassUID, exc)
+        comment = refuse_malformed(log, "store", event, request.AffectedSOPClassUID, exc)
         return _failure(StoreStatus.DATASET_DOES_NOT_MATCH_SOP_CLASS, comment)
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
-        log.error("store failed: disk full", peer=_peer(event))
+        log.error("store failed: disk full", peer=calling_ae(event))
         return _failure(StoreStatus.OUT_OF_RESOURCES, "archive disk is full")
     with correlated(accession_number=result.accession_number):
-        log.info("stored", peer=_peer(event), sop_instance_uid=result.sop_instance_uid,
+        log.info("stored", peer=calling_ae(event), sop_instance_uid=result.sop_instance_uid,
                  outcome=result.outcome)
     return StoreStatus.SUCCESS
 
@@ -159,17 +148,18 @@ def handle_find(
     try:
         query = parse_query(event.identifier, patient_root=model in PATIENT_ROOT_MODELS)
     except DicomInputError as exc:
-        log.warning("find refused", peer=_peer(event), reason=str(exc))
+        log.warning("find refused", peer=calling_ae(event), reason=str(exc))
         yield _failure(QueryStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)), None
         return
     except MALFORMED_DATASET_ERRORS as exc:
-        comment = _malformed("find", event, model, exc)
+        comment = refuse_malformed(log, "find", event, model, exc)
         yield _failure(QueryStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, comment), None
         return
     try:
         yield from _find_matches(event, ctx, query)
     except QUERY_ERRORS as exc:
-        yield _failure(QueryStatus.UNABLE_TO_PROCESS, _malformed("find", event, model, exc)), None
+        comment = refuse_malformed(log, "find", event, model, exc)
+        yield _failure(QueryStatus.UNABLE_TO_PROCESS, comment), None
 
 
 def _find_matches(
@@ -180,12 +170,12 @@ def _find_matches(
         for response in run_query(session, query, ctx.settings.ae_title):
             wait_until_sent(event.assoc)
             if event.is_cancelled:
-                log.info("find cancelled", peer=_peer(event), matches=matches)
+                log.info("find cancelled", peer=calling_ae(event), matches=matches)
                 yield QueryStatus.CANCEL, None
                 return
             matches += 1
             yield QueryStatus.PENDING, response
-        log.info("find", peer=_peer(event), level=query.level.value, matches=matches)
+        log.info("find", peer=calling_ae(event), level=query.level.value, matches=matches)
     yield QueryStatus.SUCCESS, None
 
 
@@ -196,10 +186,10 @@ def _retrieve_plan(event: evt.Event, ctx: PacsContext) -> tuple[list[Any], str |
         with ctx.sessions() as session:
             return plan_retrieve(session, query), None
     except DicomInputError as exc:
-        log.warning("retrieve refused", peer=_peer(event), reason=str(exc))
+        log.warning("retrieve refused", peer=calling_ae(event), reason=str(exc))
         return [], str(exc)
     except QUERY_ERRORS as exc:
-        return [], _malformed("retrieve", event, model, exc)
+        return [], refuse_malformed(log, "retrieve", event, model, exc)
 
 
 def _sub_operations(
@@ -207,7 +197,7 @@ def _sub_operations(
 ) -> Iterator[tuple[int | Dataset, Dataset | None]]:
     for item, dataset in read_items(ctx.archive, items):
         if event.is_cancelled:
-            log.info("retrieve cancelled", peer=_peer(event))
+            log.info("retrieve cancelled", peer=calling_ae(event))
             yield RetrieveStatus.CANCEL, None
             return
         if dataset is None:
@@ -225,7 +215,7 @@ def handle_move(event: evt.Event, ctx: PacsContext) -> Iterator[Any]:
     destination = ctx.settings.network.find_ae(destination_title)
     if (destination is None or destination.port is None
             or destination_title not in ctx.settings.node.move_destinations):
-        log.warning("move destination unknown", peer=_peer(event),
+        log.warning("move destination unknown", peer=calling_ae(event),
                     destination=destination_title)
         yield None, None  # pynetdicom answers 0xA801 Move Destination Unknown
         return
@@ -248,7 +238,7 @@ def handle_move(event: evt.Event, ctx: PacsContext) -> Iterator[Any]:
         yield _failure(RetrieveStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, error), None
         return
     with correlated(accession_number=_accession_key(event)):
-        log.info("move", peer=_peer(event), destination=destination_title,
+        log.info("move", peer=calling_ae(event), destination=destination_title,
                  instances=len(items))
     yield len(items)
     yield from _sub_operations(event, ctx, items, store_assoc)
@@ -262,7 +252,7 @@ def handle_get(event: evt.Event, ctx: PacsContext) -> Iterator[Any]:
         yield _failure(RetrieveStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, error), None
         return
     with correlated(accession_number=_accession_key(event)):
-        log.info("get", peer=_peer(event), instances=len(items))
+        log.info("get", peer=calling_ae(event), instances=len(items))
     yield len(items)
     yield from _sub_operations(event, ctx, items, {"assoc": event.assoc})
 
@@ -281,14 +271,14 @@ def handle_n_action(
             int(request.ActionTypeID or 0), event.action_information
         )
     except DicomInputError as exc:
-        log.warning("commitment refused", peer=_peer(event), reason=str(exc))
+        log.warning("commitment refused", peer=calling_ae(event), reason=str(exc))
         return _failure(NStatus.INVALID_ARGUMENT_VALUE, str(exc)), None
     except MALFORMED_DATASET_ERRORS as exc:
-        comment = _malformed("commitment", event, request.RequestedSOPClassUID, exc)
+        comment = refuse_malformed(log, "commitment", event, request.RequestedSOPClassUID, exc)
         return _failure(NStatus.PROCESSING_FAILURE, comment), None
     threading.Thread(
         target=_report_commitment,
-        args=(ctx, event.assoc, _peer(event), commit_request),
+        args=(ctx, event.assoc, calling_ae(event), commit_request),
         name="commitment-report",
         daemon=True,
     ).start()

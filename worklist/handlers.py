@@ -23,8 +23,8 @@ from imaging_common.exceptions import (
     MALFORMED_DATASET_ERRORS,
     DicomInputError,
     PeerError,
-    failure_kind,
 )
+from imaging_common.listener import calling_ae, refuse_malformed
 from imaging_common.logs import get_logger
 from imaging_common.reactor import wait_until_sent
 from imaging_common.sop_classes import MODALITY_PERFORMED_PROCEDURE_STEP, MODALITY_WORKLIST_FIND
@@ -68,20 +68,9 @@ def _failure(status: int, comment: str, error_id: int | None = None) -> Dataset:
     return result
 
 
-def _peer(event: evt.Event) -> str:
-    return str(event.assoc.requestor.ae_title)
-
-
-def _malformed(verb: str, event: evt.Event, sop_class_uid: object, exc: Exception) -> str:
-    """Log a refused malformed dataset (never a value); return an Error Comment."""
-    log.warning(f"{verb} refused: malformed dataset", peer=_peer(event),
-                sop_class_uid=str(sop_class_uid), failure=failure_kind(exc))
-    return f"malformed dataset ({type(exc).__name__})"
-
-
 def log_rejected(event: evt.Event) -> None:
     """EVT_REJECTED: say who was turned away (a calling AE not in ``accepts``)."""
-    log.warning("association rejected", peer=_peer(event),
+    log.warning("association rejected", peer=calling_ae(event),
                 address=event.assoc.requestor.address)
 
 
@@ -100,24 +89,24 @@ def handle_find(event: evt.Event, ctx: WorklistContext) -> Iterator[StatusAndDat
         query = event.identifier
         validate_query(query)
     except DicomInputError as exc:
-        log.warning("worklist find refused", peer=_peer(event), reason=str(exc))
+        log.warning("worklist find refused", peer=calling_ae(event), reason=str(exc))
         yield _failure(QueryStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, str(exc)), None
         return
     except MALFORMED_DATASET_ERRORS as exc:
-        comment = _malformed("worklist find", event, MODALITY_WORKLIST_FIND, exc)
+        comment = refuse_malformed(log, "worklist find", event, MODALITY_WORKLIST_FIND, exc)
         yield _failure(QueryStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, comment), None
         return
     try:
         items = ctx.worklist.get()
     except PeerError as exc:
         log.error("worklist find failed: no scheduled orders from the EMR",
-                  peer=_peer(event), reason=str(exc))
+                  peer=calling_ae(event), reason=str(exc))
         yield _failure(QueryStatus.UNABLE_TO_PROCESS, "the EMR is unavailable"), None
         return
     try:
         yield from _matches(event, query, items)
     except MALFORMED_DATASET_ERRORS as exc:
-        comment = _malformed("worklist find", event, MODALITY_WORKLIST_FIND, exc)
+        comment = refuse_malformed(log, "worklist find", event, MODALITY_WORKLIST_FIND, exc)
         yield _failure(QueryStatus.UNABLE_TO_PROCESS, comment), None
 
 
@@ -126,20 +115,20 @@ def _matches(event: evt.Event, query: Dataset,
     matched: list[str] = []  # accession numbers: the orders a station was offered
     for item in items:
         if event.is_cancelled:
-            log.info("worklist find cancelled", peer=_peer(event), matches=len(matched))
+            log.info("worklist find cancelled", peer=calling_ae(event), matches=len(matched))
             yield QueryStatus.CANCEL, None
             return
         if match(query, item):
             matched.append(str(item.get("AccessionNumber", "")))
             yield QueryStatus.PENDING, respond(query, item)
             wait_until_sent(event.assoc)
-    log.info("worklist find", peer=_peer(event), items=len(items), matches=len(matched),
+    log.info("worklist find", peer=calling_ae(event), items=len(items), matches=len(matched),
              accession_numbers=matched[:MAX_LOGGED_ACCESSIONS])
     yield QueryStatus.SUCCESS, None
 
 
 def _refused(verb: str, event: evt.Event, uid: str, exc: MppsError) -> Dataset:
-    log.warning(f"mpps {verb} refused", peer=_peer(event), sop_instance_uid=uid,
+    log.warning(f"mpps {verb} refused", peer=calling_ae(event), sop_instance_uid=uid,
                 status=f"0x{exc.status:04X}", reason=str(exc))
     return _failure(exc.status, str(exc), exc.error_id)
 
@@ -156,11 +145,11 @@ def handle_n_create(event: evt.Event, ctx: WorklistContext) -> StatusAndDataset:
     given = request.AffectedSOPInstanceUID
     uid = str(given or new_uid())
     try:
-        ctx.steps.create(uid, event.attribute_list, _peer(event))
+        ctx.steps.create(uid, event.attribute_list, calling_ae(event))
     except MppsError as exc:
         return _refused("create", event, uid, exc), None
     except MALFORMED_DATASET_ERRORS as exc:
-        comment = _malformed("mpps create", event, request.AffectedSOPClassUID, exc)
+        comment = refuse_malformed(log, "mpps create", event, request.AffectedSOPClassUID, exc)
         return _failure(NStatus.PROCESSING_FAILURE, comment), None
     if given:
         return NStatus.SUCCESS, None
@@ -177,10 +166,10 @@ def handle_n_set(event: evt.Event, ctx: WorklistContext) -> StatusAndDataset:
     uid = str(request.RequestedSOPInstanceUID)
     try:
         changes = event.modification_list
-        ctx.steps.update(uid, changes, _peer(event))
+        ctx.steps.update(uid, changes, calling_ae(event))
     except MppsError as exc:
         return _refused("set", event, uid, exc), None
     except MALFORMED_DATASET_ERRORS as exc:
-        comment = _malformed("mpps set", event, request.RequestedSOPClassUID, exc)
+        comment = refuse_malformed(log, "mpps set", event, request.RequestedSOPClassUID, exc)
         return _failure(NStatus.PROCESSING_FAILURE, comment), None
     return NStatus.SUCCESS, changes
